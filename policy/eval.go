@@ -1,0 +1,525 @@
+package policy
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+)
+
+// Status of a result (RULES.md §5).
+type Status string
+
+// Statuses.
+const (
+	Eligible   Status = "eligible"
+	Ineligible Status = "ineligible"
+	Incomplete Status = "incomplete"
+	External   Status = "external"
+)
+
+// Reason codes of outcomes (RULES.md §4).
+const (
+	ReasonCapped            = "capped"
+	ReasonCapReached        = "cap_reached"
+	ReasonOverlap           = "overlap_topped_up"
+	ReasonPoolLimited       = "pool_limited"
+	ReasonPoolExhausted     = "pool_exhausted"
+	ReasonAlreadyGranted    = "already_granted"
+	ReasonNotInForce        = "policy_not_in_force"
+	ReasonOutsideWindow     = "event_outside_policy_window"
+	ReasonRequirementPrefix = "requirement_not_met:"
+	ReasonMissingPrefix     = "missing_fact:"
+)
+
+// Result is the outcome for one claim.
+type Result struct {
+	Item           string
+	Status         Status
+	Amount         int64 // fen, 0 unless eligible
+	Ceiling        int64 // fen: the item's formula before caps, history and pool
+	Reasons        []string
+	Missing        []string // facts the claim still needs
+	ReviewRequired bool
+	Article        int
+	Year           int
+	Project        string
+	Trace          []Step
+}
+
+// Evaluate runs every claim of c in order; each claim sees the grants of
+// the claims before it, as history and as pool use. An amount that cannot
+// be represented (int64 overflow in a formula) refuses the case whole.
+func (b *Bundle) Evaluate(c *Case) ([]Result, error) {
+	st := evalState{b: b, c: c, history: slices.Clone(c.History)}
+	out := make([]Result, 0, len(c.Claims))
+	for i := range c.Claims {
+		r, err := st.claim(&c.Claims[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+		if r.Status == Eligible && r.Amount > 0 {
+			st.history = append(st.history, Grant{Policy: b.ID, Item: r.Item, Year: r.Year, Project: r.Project, Amount: r.Amount})
+			if p := b.poolByItem[r.Item]; p != nil {
+				st.inCase = append(st.inCase, poolUse{pool: p.ID, year: r.Year, amount: r.Amount})
+			}
+		}
+	}
+	return out, nil
+}
+
+type poolUse struct {
+	pool   string
+	year   int
+	amount int64
+}
+
+type evalState struct {
+	b       *Bundle
+	c       *Case
+	history []Grant
+	inCase  []poolUse
+	act     activation
+}
+
+// entFact finds an enterprise fact on the enterprise, or else on the claim.
+func (st *evalState) entFact(cl *Claim, name string) (Value, bool) {
+	if v, ok := st.c.Enterprise[name]; ok {
+		return v, true
+	}
+	v, ok := cl.Facts[name]
+	return v, ok
+}
+
+var errOverflow = &InputError{Code: CodeInvalidMoney, Message: "金额超出可计算范围", MessageEn: "amount out of the computable range"}
+
+func (st *evalState) claim(cl *Claim) (Result, error) {
+	b := st.b
+	it := b.itemIndex[cl.Item]
+	date := st.c.Date
+	r := Result{Item: it.ID, Status: Ineligible, Reasons: []string{}, ReviewRequired: it.Review, Article: it.Article}
+	r.Year = date.Year()
+	if it.YearFact != "" {
+		if v, ok := cl.Facts[it.YearFact]; ok {
+			r.Year = int(v.Int)
+		}
+	}
+	if it.ProjectFact != "" {
+		r.Project = cl.Facts[it.ProjectFact].Str
+	}
+	tr := make([]Step, 0, 10)
+
+	// 附則: in force from 2024-11-24 to 2027-12-31.
+	if !b.InForce.Contains(date) {
+		r.Reasons = append(r.Reasons, ReasonNotInForce)
+		r.Trace = append(tr, Step{Kind: StepInForce, Section: "supplementary", Fail: true, Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
+		return r, nil
+	}
+	tr = append(tr, Step{Kind: StepInForce, Section: "supplementary", Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
+
+	var missing []string
+	addMissing := func(f string) {
+		if !slices.Contains(missing, f) {
+			missing = append(missing, f)
+		}
+	}
+	fail := func(reason string) {
+		if !slices.Contains(r.Reasons, reason) {
+			r.Reasons = append(r.Reasons, reason)
+		}
+	}
+
+	// 附則: global eligibility.
+	for _, rule := range b.Eligibility {
+		s := Step{Kind: StepEligibility, Section: rule.Section, Reading: rule.Reading, Fact: rule.Fact, Reason: rule.Reason}
+		switch rule.Rule {
+		case "require_true", "require_false":
+			v, ok := st.entFact(cl, rule.Fact)
+			if !ok {
+				addMissing(rule.Fact)
+				s.Missing = true
+			} else if v.Bool != (rule.Rule == "require_true") {
+				fail(rule.Reason)
+				s.Fail = true
+			}
+		case "no_recent_records":
+			v, ok := st.entFact(cl, rule.Fact)
+			if !ok {
+				addMissing(rule.Fact)
+				s.Missing = true
+				break
+			}
+			since := date.AddYears(-rule.Years)
+			s.Date2 = since
+			for _, rec := range v.Records {
+				if !slices.Contains(rule.Kinds, rec["kind"].Str) {
+					continue
+				}
+				if rec["date"].Date > since {
+					fail(rule.Reason)
+					s.Fail = true
+					s.Date = rec["date"].Date
+					break
+				}
+			}
+		case "require_any_if":
+			v, ok := st.entFact(cl, rule.Fact)
+			if !ok || !v.Bool {
+				continue // not a data-centre project: the rule does not apply
+			}
+			anyTrue, absent := false, []string{}
+			for _, f := range rule.Any {
+				fv, ok := st.entFact(cl, f)
+				switch {
+				case !ok:
+					absent = append(absent, f)
+				case fv.Bool:
+					anyTrue = true
+				}
+			}
+			if anyTrue {
+				break
+			}
+			if len(absent) > 0 {
+				for _, f := range absent {
+					addMissing(f)
+				}
+				s.Missing = true
+			} else {
+				fail(rule.Reason)
+				s.Fail = true
+			}
+		}
+		tr = append(tr, s)
+	}
+
+	if it.External != "" {
+		if len(r.Reasons) > 0 {
+			r.Trace = tr
+			return r, nil
+		}
+		r.Status = External
+		r.Reasons = append(r.Reasons, it.External)
+		r.Trace = append(tr, Step{Kind: StepExternal, Article: it.Article, Reason: it.External})
+		return r, nil
+	}
+
+	// Item requirements.
+	for _, f := range it.EnterpriseRequires {
+		v, ok := st.entFact(cl, f)
+		switch {
+		case !ok:
+			addMissing(f)
+		case !v.Bool:
+			fail(ReasonRequirementPrefix + f)
+			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f, Fail: true})
+		default:
+			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f})
+		}
+	}
+	yFrom, yTo := b.Years()
+	for _, f := range it.Facts {
+		v, ok := cl.Facts[f.Name]
+		if !ok {
+			if !f.Optional {
+				addMissing(f.Name)
+			}
+			continue
+		}
+		switch {
+		case f.MustBeTrue:
+			if !v.Bool {
+				fail(ReasonRequirementPrefix + f.Name)
+			}
+			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f.Name, Fail: !v.Bool})
+		case f.InWindow:
+			in := b.InForce.Contains(v.Date)
+			if !in {
+				fail(ReasonOutsideWindow)
+			}
+			tr = append(tr, Step{Kind: StepWindow, Article: it.Article, Reading: "R4", Fact: f.Name, Date: v.Date, Date2: b.InForce.From, Date3: b.InForce.Until, Fail: !in})
+		case f.Type == TypeYear:
+			in := v.Int >= int64(yFrom) && v.Int <= int64(yTo)
+			if !in {
+				fail(ReasonOutsideWindow)
+			}
+			tr = append(tr, Step{Kind: StepYear, Article: it.Article, Fact: f.Name, N: v.Int, N2: int64(yFrom), N3: int64(yTo), Fail: !in})
+		}
+	}
+	if len(missing) == 0 && len(it.Conditions) > 0 {
+		st.bind(it, cl, date)
+		for _, c := range it.Conditions {
+			ok, err := evalBool(c.prog, &st.act)
+			if err != nil {
+				return r, evalErr(err)
+			}
+			if !ok {
+				fail(c.Reason)
+			}
+			tr = append(tr, Step{Kind: StepCondition, Article: it.Article, Reading: c.Reading, Expr: c.When, Reason: c.Reason, Fail: !ok})
+		}
+	}
+	if len(r.Reasons) > 0 {
+		r.Missing = missing
+		r.Trace = tr
+		return r, nil
+	}
+	if len(missing) > 0 {
+		r.Status = Incomplete
+		r.Missing = missing
+		for _, f := range missing {
+			r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
+		}
+		r.Trace = append(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+		return r, nil
+	}
+
+	// Formula, rounded down once (R1); the later steps subtract whole fen,
+	// so rounding here equals rounding at the end.
+	if len(it.Conditions) == 0 {
+		st.bind(it, cl, date)
+	}
+	exact, err := evalRat(it.ceilProg, &st.act)
+	if err != nil {
+		return r, evalErr(err)
+	}
+	amount := exact.Floor()
+	if amount < 0 {
+		amount = 0
+	}
+	r.Ceiling = amount
+	tr = append(tr, Step{Kind: StepFormula, Article: it.Article, Reading: "R1", Expr: it.Ceiling, Exact: exact, After: amount, Params: st.paramUses(it, date)})
+	st.act.vals[it.varIndex["ceiling"]] = RatInt(amount)
+
+	cutBy := "" // the reason to give if a later step leaves nothing
+	// Item caps, net of this policy's history in their scope.
+	for _, c := range it.Caps {
+		s := Step{Kind: StepCap, Article: it.Article, Reading: c.Reading, Scope: c.Scope, Before: amount}
+		used, any := st.used(it, c.Scope, r.Year, r.Project)
+		s.Used = used
+		if c.Scope == ScopeOnceEnterprise || c.Scope == ScopeOnceProject {
+			if any {
+				amount = 0
+				cutBy = c.ReasonZero
+			}
+			s.After = amount
+			s.Fail = any
+			tr = append(tr, s)
+			if any {
+				break
+			}
+			continue
+		}
+		limitR, err := evalRat(c.prog, &st.act)
+		if err != nil {
+			return r, evalErr(err)
+		}
+		limit := limitR.Floor()
+		s.Limit = limit
+		left := limit - used
+		if left < 0 {
+			left = 0
+		}
+		if amount > left {
+			amount = left
+			if amount == 0 {
+				cutBy = c.ReasonZero
+			} else if c.ReasonCut != "" {
+				fail(c.ReasonCut)
+			}
+		}
+		s.After = amount
+		tr = append(tr, s)
+		if amount == 0 && cutBy != "" {
+			break
+		}
+	}
+
+	// R8 從優不重復: support for the same project under another item or
+	// another policy is deducted.
+	if amount > 0 && r.Project != "" {
+		var other int64
+		for _, h := range st.history {
+			if h.Project == r.Project && (h.Policy != b.ID || h.Item != it.ID) {
+				other += h.Amount
+			}
+		}
+		if other > 0 {
+			s := Step{Kind: StepOverlap, Section: "supplementary", Reading: "R8", Before: amount, Used: other}
+			if amount > other {
+				amount -= other
+				fail(ReasonOverlap)
+			} else {
+				amount = 0
+				cutBy = ReasonOverlap
+			}
+			s.After = amount
+			tr = append(tr, s)
+		}
+	}
+
+	// Pool remaining, first come first served.
+	if p := b.poolByItem[it.ID]; p != nil && amount > 0 {
+		left, given := st.poolLeft(p, r.Year, date)
+		s := Step{Kind: StepPool, Article: p.Article, Before: amount, Limit: left, Given: given, N: int64(r.Year)}
+		if amount > left {
+			if left <= 0 {
+				amount = 0
+				cutBy = ReasonPoolExhausted
+			} else {
+				amount = left
+				fail(ReasonPoolLimited)
+			}
+		}
+		s.After = amount
+		tr = append(tr, s)
+	}
+
+	if amount == 0 && cutBy != "" {
+		r.Status = Ineligible
+		fail(cutBy)
+		r.Trace = tr
+		return r, nil
+	}
+	r.Status = Eligible
+	r.Amount = amount
+	if it.Review {
+		tr = append(tr, Step{Kind: StepReview, Article: it.Article, After: amount})
+	}
+	r.Trace = append(tr, Step{Kind: StepResult, Article: it.Article, After: amount})
+	return r, nil
+}
+
+func evalErr(err error) error {
+	if errors.Is(err, ErrOverflow) || err != nil {
+		return errOverflow
+	}
+	return nil
+}
+
+// used sums this policy's history of the item in a cap's scope, and says
+// whether any row matched.
+func (st *evalState) used(it *Item, scope string, year int, project string) (int64, bool) {
+	var sum int64
+	any := false
+	for _, h := range st.history {
+		if h.Policy != st.b.ID || h.Item != it.ID {
+			continue
+		}
+		switch scope {
+		case ScopeEnterpriseYear:
+			if h.Year != year {
+				continue
+			}
+		case ScopeProject, ScopeOnceProject:
+			if h.Project != project {
+				continue
+			}
+		case ScopeProjectYear:
+			if h.Project != project || h.Year != year {
+				continue
+			}
+		}
+		sum += h.Amount
+		any = true
+	}
+	return sum, any
+}
+
+// poolLeft is what the pool has left for year: the given remaining less
+// this case's earlier grants, or else the annual budget less this
+// enterprise's grants from it that year.
+func (st *evalState) poolLeft(p *Pool, year int, date Date) (int64, bool) {
+	for _, pl := range st.c.Pools {
+		if (pl.Item == p.ID || st.b.poolByItem[pl.Item] == p) && pl.Year == year {
+			left := pl.Remaining
+			for _, u := range st.inCase {
+				if u.pool == p.ID && u.year == year {
+					left -= u.amount
+				}
+			}
+			return left, true
+		}
+	}
+	budget, _ := p.Annual.At(date)
+	left := budget.Rat.Floor()
+	for _, h := range st.history {
+		if h.Policy == st.b.ID && h.Year == year && st.b.poolByItem[h.Item] == p {
+			left -= h.Amount
+		}
+	}
+	return left, false
+}
+
+// bind fills the CEL activation for a claim.
+func (st *evalState) bind(it *Item, cl *Claim, date Date) {
+	if cap(st.act.vals) < len(it.vars) {
+		st.act.vals = make([]any, len(it.vars))
+	}
+	st.act.vals = st.act.vals[:len(it.vars)]
+	st.act.index = it.varIndex
+	for i, name := range it.vars {
+		st.act.vals[i] = nil
+		if f := it.factIndex[name]; f != nil {
+			if v, ok := cl.Facts[name]; ok {
+				st.act.vals[i] = celValue(f, v)
+			}
+			continue
+		}
+		if p := it.paramIndex[name]; p != nil {
+			dv, _ := p.At(date)
+			if p.Type == TypeInt {
+				st.act.vals[i] = types.Int(dv.Rat.Floor())
+			} else {
+				st.act.vals[i] = dv.Rat
+			}
+			continue
+		}
+		if f := st.b.entFacts[name]; f != nil {
+			if v, ok := st.entFact(cl, name); ok {
+				st.act.vals[i] = celValue(f, v)
+			}
+		}
+	}
+}
+
+func celValue(f *FactSpec, v Value) any {
+	switch f.Type {
+	case TypeMoney:
+		return RatInt(v.Money)
+	case TypeYear, TypeInt:
+		return types.Int(v.Int)
+	case TypeBool:
+		return types.Bool(v.Bool)
+	case TypeString, TypeEnum:
+		return types.String(v.Str)
+	case TypeDate:
+		return v.Date.Time().In(time.UTC)
+	case TypeRecords:
+		out := make([]map[string]any, len(v.Records))
+		for i, rec := range v.Records {
+			m := make(map[string]any, len(f.Fields))
+			for _, fs := range f.Fields {
+				if fs.Type != TypeMoney {
+					continue
+				}
+				m[fs.Name] = RatInt(rec[fs.Name].Money) // absent optional amounts are 0
+			}
+			out[i] = m
+		}
+		return out
+	}
+	return nil
+}
+
+// paramUses lists the parameters in force on date, with their dates.
+func (st *evalState) paramUses(it *Item, date Date) []ParamUse {
+	out := make([]ParamUse, 0, len(it.ceilParams))
+	for _, p := range it.ceilParams {
+		dv, _ := p.At(date)
+		out = append(out, ParamUse{Name: p.Name, Type: p.Type, Value: dv.Rat, From: dv.From})
+	}
+	return out
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// DefaultFile is the SQLite file name inside the data directory.
+const DefaultFile = "policydesk.db"
+
+// Config is a parsed DSN.
+type Config struct {
+	Dialect string // SQLite or Postgres
+	Path    string // SQLite: the database file
+	// Synchronous is SQLite's synchronous pragma, FULL unless the DSN says
+	// ?synchronous=normal. FULL syncs the WAL at every commit, so an
+	// acknowledged transaction survives a power loss as well as a killed
+	// process; NORMAL survives a killed process only (the WAL is in the OS
+	// page cache once write() returns) and is offered for benchmarks and
+	// throwaway databases.
+	Synchronous string
+	BusyTimeoutMS int    // SQLite busy_timeout, default 10000
+	URL           string // PostgreSQL: the URL handed to pgx
+	MaxConns      int    // PostgreSQL: pool size, default 16 (?pool_max_conns=N)
+}
+
+// DefaultDSN is the DSN used when neither --db nor POLICYDESK_DB is given:
+// a SQLite file in the data directory.
+func DefaultDSN(dataDir string) string {
+	if dataDir == "" {
+		dataDir = "data"
+	}
+	return "sqlite://" + filepath.ToSlash(filepath.Join(dataDir, DefaultFile))
+}
+
+// ChooseDSN applies the precedence every command uses: the --db flag, then
+// the POLICYDESK_DB environment variable, then DefaultDSN(dataDir).
+func ChooseDSN(flagValue, envValue, dataDir string) string {
+	switch {
+	case flagValue != "":
+		return flagValue
+	case envValue != "":
+		return envValue
+	}
+	return DefaultDSN(dataDir)
+}
+
+// ParseDSN reads a DSN of the form sqlite:///abs/file.db, sqlite://rel/file.db
+// (relative to the working directory) or postgres://user@host:port/db?….
+// SQLite options: ?synchronous=full|normal&busy_timeout=MS.
+func ParseDSN(dsn string) (Config, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		rest := strings.TrimPrefix(dsn, "sqlite://")
+		path, query, _ := strings.Cut(rest, "?")
+		if path == "" {
+			return Config{}, fmt.Errorf("store: DSN %q names no file; want sqlite:///path/to/file.db", dsn)
+		}
+		cfg := Config{Dialect: SQLite, Path: path, Synchronous: "FULL", BusyTimeoutMS: 10000}
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return Config{}, fmt.Errorf("store: DSN %q: %w", dsn, err)
+		}
+		for k, v := range q {
+			switch k {
+			case "synchronous":
+				s := strings.ToUpper(v[0])
+				if s != "FULL" && s != "NORMAL" && s != "EXTRA" {
+					return Config{}, fmt.Errorf("store: DSN %q: synchronous must be full, normal or extra", dsn)
+				}
+				cfg.Synchronous = s
+			case "busy_timeout":
+				n, err := strconv.Atoi(v[0])
+				if err != nil || n < 0 {
+					return Config{}, fmt.Errorf("store: DSN %q: busy_timeout must be milliseconds", dsn)
+				}
+				cfg.BusyTimeoutMS = n
+			default:
+				return Config{}, fmt.Errorf("store: DSN %q: unknown option %q", dsn, k)
+			}
+		}
+		return cfg, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return Config{}, fmt.Errorf("store: DSN: %w", err)
+		}
+		cfg := Config{Dialect: Postgres, MaxConns: 16}
+		q := u.Query()
+		// pool_max_conns is pgxpool's name; database/sql is our pool here,
+		// so the option is read and removed before pgx sees the URL.
+		if v := q.Get("pool_max_conns"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Config{}, fmt.Errorf("store: DSN: pool_max_conns must be a positive number")
+			}
+			cfg.MaxConns = n
+			q.Del("pool_max_conns")
+			u.RawQuery = q.Encode()
+		}
+		cfg.URL = u.String()
+		return cfg, nil
+	}
+	return Config{}, fmt.Errorf("store: DSN %q: want sqlite:///path/file.db or postgres://…", redact(dsn))
+}
+
+// sqliteDSN builds modernc.org/sqlite's DSN for the writer or a reader.
+// Writers begin IMMEDIATE so that a transaction takes the write lock at
+// BEGIN rather than failing with SQLITE_BUSY half way through.
+func (c Config) sqliteDSN(writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.Itoa(c.BusyTimeoutMS))
+	q.Set("_foreign_keys", "1")
+	q.Set("_synchronous", c.Synchronous)
+	if writer {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_txlock", "deferred")
+		q.Set("_query_only", "1")
+	}
+	return "file:" + c.Path + "?" + q.Encode()
+}
+
+// redact hides a password in a DSN shown in an error message.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+)
+
+// maxAttempts bounds how often Tx reruns a transaction that lost a race.
+const maxAttempts = 10
+
+// Tx is a transaction in progress. Its methods rebind ? placeholders.
+type Tx struct {
+	tx      *sql.Tx
+	dialect string
+}
+
+// Dialect reports "sqlite" or "postgres".
+func (tx *Tx) Dialect() string { return tx.dialect }
+
+// Exec runs a statement in the transaction.
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, rebind(tx.dialect, q), args...)
+}
+
+// Query runs a query in the transaction.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, rebind(tx.dialect, q), args...)
+}
+
+// QueryRow runs a query that returns at most one row in the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, q), args...)
+}
+
+// Prepare prepares a statement for repeated use inside the transaction.
+func (tx *Tx) Prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	return tx.tx.PrepareContext(ctx, rebind(tx.dialect, q))
+}
+
+// Tx runs fn in a write transaction and commits it if fn returns nil.
+//
+// When the database reports that the transaction lost a race it could not
+// have won by waiting — SQLite busy after busy_timeout, PostgreSQL
+// serialization failure or deadlock — Tx rolls back and runs fn again, up
+// to ten times with a jittered backoff. fn must therefore keep no state
+// outside the transaction that a second run would double; everything it
+// wrote before the failure is gone with the rollback.
+func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.run(ctx, db.w, nil, fn)
+}
+
+// ReadTx runs fn in a read-only transaction that sees one consistent
+// snapshot of the database (SQLite: a WAL read transaction on a reader
+// connection; PostgreSQL: REPEATABLE READ, READ ONLY).
+func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return db.run(ctx, db.r, opts, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.once(ctx, pool, opts, fn)
+		if err == nil || attempt == maxAttempts || !Retryable(err) {
+			return err
+		}
+		// Backoff grows to ~50ms; jitter keeps racing writers from
+		// colliding again in lockstep.
+		d := time.Duration(attempt*attempt) * 500 * time.Microsecond
+		d += rand.N(d + 1)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}
+
+func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) (err error) {
+	sqltx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sqltx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqltx.Rollback()
+		}
+	}()
+	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}); err != nil {
+		return err
+	}
+	if err = sqltx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Retryable reports whether err says the transaction lost a race and may
+// succeed if run again: SQLite SQLITE_BUSY or SQLITE_LOCKED (any extended
+// code), PostgreSQL 40001 serialization_failure or 40P01 deadlock_detected.
+func Retryable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01"
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key
+// constraint failure, in either dialect.
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLITE_CONSTRAINT_UNIQUE 2067, SQLITE_CONSTRAINT_PRIMARYKEY 1555
+		return se.Code() == 2067 || se.Code() == 1555
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
+}
