@@ -52,7 +52,17 @@ type Result struct {
 // the claims before it, as history and as pool use. An amount that cannot
 // be represented (int64 overflow in a formula) refuses the case whole.
 func (b *Bundle) Evaluate(c *Case) ([]Result, error) {
-	st := evalState{b: b, c: c, history: slices.Clone(c.History)}
+	return b.evaluate(c, false)
+}
+
+// EvaluateNoTrace is Evaluate without explanations, for bulk matching where
+// only amounts and missing facts are wanted.
+func (b *Bundle) EvaluateNoTrace(c *Case) ([]Result, error) {
+	return b.evaluate(c, true)
+}
+
+func (b *Bundle) evaluate(c *Case, noTrace bool) ([]Result, error) {
+	st := evalState{b: b, c: c, history: slices.Clone(c.History), noTrace: noTrace}
 	out := make([]Result, 0, len(c.Claims))
 	for i := range c.Claims {
 		r, err := st.claim(&c.Claims[i])
@@ -77,11 +87,20 @@ type poolUse struct {
 }
 
 type evalState struct {
+	noTrace bool
 	b       *Bundle
 	c       *Case
 	history []Grant
 	inCase  []poolUse
 	act     activation
+}
+
+// step appends s to the trace unless tracing is off.
+func (st *evalState) step(tr []Step, s Step) []Step {
+	if st.noTrace {
+		return tr
+	}
+	return append(tr, s)
 }
 
 // entFact finds an enterprise fact on the enterprise, or else on the claim.
@@ -99,7 +118,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	b := st.b
 	it := b.itemIndex[cl.Item]
 	date := st.c.Date
-	r := Result{Item: it.ID, Status: Ineligible, Reasons: []string{}, ReviewRequired: it.Review, Article: it.Article}
+	r := Result{Item: it.ID, Status: Ineligible, ReviewRequired: it.Review, Article: it.Article}
 	r.Year = date.Year()
 	if it.YearFact != "" {
 		if v, ok := cl.Facts[it.YearFact]; ok {
@@ -109,15 +128,18 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	if it.ProjectFact != "" {
 		r.Project = cl.Facts[it.ProjectFact].Str
 	}
-	tr := make([]Step, 0, 10)
+	var tr []Step
+	if !st.noTrace {
+		tr = make([]Step, 0, 10)
+	}
 
 	// 附則: in force from 2024-11-24 to 2027-12-31.
 	if !b.InForce.Contains(date) {
 		r.Reasons = append(r.Reasons, ReasonNotInForce)
-		r.Trace = append(tr, Step{Kind: StepInForce, Section: "supplementary", Fail: true, Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
+		r.Trace = st.step(tr, Step{Kind: StepInForce, Section: "supplementary", Fail: true, Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
 		return r, nil
 	}
-	tr = append(tr, Step{Kind: StepInForce, Section: "supplementary", Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
+	tr = st.step(tr, Step{Kind: StepInForce, Section: "supplementary", Date: date, Date2: b.InForce.From, Date3: b.InForce.Until})
 
 	var missing []string
 	addMissing := func(f string) {
@@ -192,7 +214,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 				s.Fail = true
 			}
 		}
-		tr = append(tr, s)
+		tr = st.step(tr, s)
 	}
 
 	if it.External != "" {
@@ -202,7 +224,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		}
 		r.Status = External
 		r.Reasons = append(r.Reasons, it.External)
-		r.Trace = append(tr, Step{Kind: StepExternal, Article: it.Article, Reason: it.External})
+		r.Trace = st.step(tr, Step{Kind: StepExternal, Article: it.Article, Reason: it.External})
 		return r, nil
 	}
 
@@ -214,9 +236,9 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			addMissing(f)
 		case !v.Bool:
 			fail(ReasonRequirementPrefix + f)
-			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f, Fail: true})
+			tr = st.step(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f, Fail: true})
 		default:
-			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f})
+			tr = st.step(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f})
 		}
 	}
 	yFrom, yTo := b.Years()
@@ -233,19 +255,19 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			if !v.Bool {
 				fail(ReasonRequirementPrefix + f.Name)
 			}
-			tr = append(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f.Name, Fail: !v.Bool})
+			tr = st.step(tr, Step{Kind: StepRequirement, Article: it.Article, Fact: f.Name, Fail: !v.Bool})
 		case f.InWindow:
 			in := b.InForce.Contains(v.Date)
 			if !in {
 				fail(ReasonOutsideWindow)
 			}
-			tr = append(tr, Step{Kind: StepWindow, Article: it.Article, Reading: "R4", Fact: f.Name, Date: v.Date, Date2: b.InForce.From, Date3: b.InForce.Until, Fail: !in})
+			tr = st.step(tr, Step{Kind: StepWindow, Article: it.Article, Reading: "R4", Fact: f.Name, Date: v.Date, Date2: b.InForce.From, Date3: b.InForce.Until, Fail: !in})
 		case f.Type == TypeYear:
 			in := v.Int >= int64(yFrom) && v.Int <= int64(yTo)
 			if !in {
 				fail(ReasonOutsideWindow)
 			}
-			tr = append(tr, Step{Kind: StepYear, Article: it.Article, Fact: f.Name, N: v.Int, N2: int64(yFrom), N3: int64(yTo), Fail: !in})
+			tr = st.step(tr, Step{Kind: StepYear, Article: it.Article, Fact: f.Name, N: v.Int, N2: int64(yFrom), N3: int64(yTo), Fail: !in})
 		}
 	}
 	if len(missing) == 0 && len(it.Conditions) > 0 {
@@ -258,7 +280,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			if !ok {
 				fail(c.Reason)
 			}
-			tr = append(tr, Step{Kind: StepCondition, Article: it.Article, Reading: c.Reading, Expr: c.When, Reason: c.Reason, Fail: !ok})
+			tr = st.step(tr, Step{Kind: StepCondition, Article: it.Article, Reading: c.Reading, Expr: c.When, Reason: c.Reason, Fail: !ok})
 		}
 	}
 	if len(r.Reasons) > 0 {
@@ -272,7 +294,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		for _, f := range missing {
 			r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
 		}
-		r.Trace = append(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+		r.Trace = st.step(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
 		return r, nil
 	}
 
@@ -285,28 +307,34 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	if err != nil {
 		return r, evalErr(err)
 	}
-	amount := exact.Floor()
-	if amount < 0 {
-		amount = 0
+	if exact.Cmp(Rat{0, 1}) < 0 {
+		exact = Rat{0, 1}
 	}
-	r.Ceiling = amount
-	tr = append(tr, Step{Kind: StepFormula, Article: it.Article, Reading: "R1", Expr: it.Ceiling, Exact: exact, After: amount, Params: st.paramUses(it, date)})
-	st.act.vals[it.varIndex["ceiling"]] = RatInt(amount)
+	r.Ceiling = exact.Floor()
+	tr = st.step(tr, Step{Kind: StepFormula, Article: it.Article, Reading: "R1", Expr: it.Ceiling, Exact: exact, After: r.Ceiling, Params: st.paramUses(it, date)})
+	st.act.vals[it.varIndex["ceiling"]] = RatInt(r.Ceiling)
 
+	// The amount stays exact through caps, R8 and the pool, and is rounded
+	// down once at the end (RULES.md §4 order): a formula of 20,000,000.001
+	// is cut by a 20,000,000 cap, and says so.
+	amt := exact
 	cutBy := "" // the reason to give if a later step leaves nothing
+	cut := func(to int64) { amt = RatInt(to) }
+	above := func(limit int64) bool { return amt.Cmp(RatInt(limit)) > 0 }
+	isZero := func() bool { return amt.num == 0 }
 	// Item caps, net of this policy's history in their scope.
 	for _, c := range it.Caps {
-		s := Step{Kind: StepCap, Article: it.Article, Reading: c.Reading, Scope: c.Scope, Before: amount}
+		s := Step{Kind: StepCap, Article: it.Article, Reading: c.Reading, Scope: c.Scope, Before: amt.Floor()}
 		used, any := st.used(it, c.Scope, r.Year, r.Project)
 		s.Used = used
 		if c.Scope == ScopeOnceEnterprise || c.Scope == ScopeOnceProject {
 			if any {
-				amount = 0
+				cut(0)
 				cutBy = c.ReasonZero
 			}
-			s.After = amount
+			s.After = amt.Floor()
 			s.Fail = any
-			tr = append(tr, s)
+			tr = st.step(tr, s)
 			if any {
 				break
 			}
@@ -318,28 +346,25 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		}
 		limit := limitR.Floor()
 		s.Limit = limit
-		left := limit - used
-		if left < 0 {
-			left = 0
-		}
-		if amount > left {
-			amount = left
-			if amount == 0 {
+		left := max(limit-used, 0)
+		if above(left) {
+			cut(left)
+			if left == 0 {
 				cutBy = c.ReasonZero
 			} else if c.ReasonCut != "" {
 				fail(c.ReasonCut)
 			}
 		}
-		s.After = amount
-		tr = append(tr, s)
-		if amount == 0 && cutBy != "" {
+		s.After = amt.Floor()
+		tr = st.step(tr, s)
+		if isZero() && cutBy != "" {
 			break
 		}
 	}
 
 	// R8 從優不重復: support for the same project under another item or
 	// another policy is deducted.
-	if amount > 0 && r.Project != "" {
+	if !isZero() && r.Project != "" {
 		var other int64
 		for _, h := range st.history {
 			if h.Project == r.Project && (h.Policy != b.ID || h.Item != it.ID) {
@@ -347,36 +372,37 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			}
 		}
 		if other > 0 {
-			s := Step{Kind: StepOverlap, Section: "supplementary", Reading: "R8", Before: amount, Used: other}
-			if amount > other {
-				amount -= other
+			s := Step{Kind: StepOverlap, Section: "supplementary", Reading: "R8", Before: amt.Floor(), Used: other}
+			if above(other) {
+				amt, _ = amt.Plus(RatInt(-other))
 				fail(ReasonOverlap)
 			} else {
-				amount = 0
+				cut(0)
 				cutBy = ReasonOverlap
 			}
-			s.After = amount
-			tr = append(tr, s)
+			s.After = amt.Floor()
+			tr = st.step(tr, s)
 		}
 	}
 
 	// Pool remaining, first come first served.
-	if p := b.poolByItem[it.ID]; p != nil && amount > 0 {
+	if p := b.poolByItem[it.ID]; p != nil && !isZero() {
 		left, given := st.poolLeft(p, r.Year, date)
-		s := Step{Kind: StepPool, Article: p.Article, Before: amount, Limit: left, Given: given, N: int64(r.Year)}
-		if amount > left {
+		s := Step{Kind: StepPool, Article: p.Article, Before: amt.Floor(), Limit: left, Given: given, N: int64(r.Year)}
+		if above(max(left, 0)) {
 			if left <= 0 {
-				amount = 0
+				cut(0)
 				cutBy = ReasonPoolExhausted
 			} else {
-				amount = left
+				cut(left)
 				fail(ReasonPoolLimited)
 			}
 		}
-		s.After = amount
-		tr = append(tr, s)
+		s.After = amt.Floor()
+		tr = st.step(tr, s)
 	}
 
+	amount := amt.Floor() // R1: round down once
 	if amount == 0 && cutBy != "" {
 		r.Status = Ineligible
 		fail(cutBy)
@@ -386,9 +412,9 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	r.Status = Eligible
 	r.Amount = amount
 	if it.Review {
-		tr = append(tr, Step{Kind: StepReview, Article: it.Article, After: amount})
+		tr = st.step(tr, Step{Kind: StepReview, Article: it.Article, After: amount})
 	}
-	r.Trace = append(tr, Step{Kind: StepResult, Article: it.Article, After: amount})
+	r.Trace = st.step(tr, Step{Kind: StepResult, Article: it.Article, After: amount})
 	return r, nil
 }
 

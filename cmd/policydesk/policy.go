@@ -48,7 +48,7 @@ func newFlags(name string, io stdio) *flag.FlagSet {
 
 func runPolicyCheck(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("policy check", io)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return 2
 	}
 	path := fs.Arg(0)
@@ -77,7 +77,7 @@ func runPolicyTest(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("policy test", io)
 	bpath := bundleFlag(fs, io)
 	verbose := fs.Bool("v", false, "列出每个案例 list every case")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -129,7 +129,7 @@ func runPolicyList(ctx context.Context, args []string, io stdio) int {
 	bpath := bundleFlag(fs, io)
 	date := fs.String("date", "", "参数生效日期 show parameters in force on this date (default: today, within the policy's term)")
 	asJSON := fs.Bool("json", false, "输出 JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return 2
 	}
 	b, err := loadBundle(*bpath)
@@ -262,7 +262,7 @@ func runEvaluate(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("evaluate", io)
 	bpath := bundleFlag(fs, io)
 	lang := langFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return 2
 	}
 	b, err := loadBundle(*bpath)
@@ -313,7 +313,7 @@ func runExplain(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("explain", io)
 	bpath := bundleFlag(fs, io)
 	lang := langFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return 2
 	}
 	l := policy.Lang(*lang)

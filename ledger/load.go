@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"policydesk/store"
+)
+
+var errMissingAccount = errors.New("ledger: a pending transfer names an account that does not exist")
+
+// chunk bounds the ids in one IN (…) list, well under both engines' limits
+// on bound parameters.
+const chunk = 500
+
+// lock takes the ledger's write lock for this transaction and reads its
+// version. A version this process did not write means another process
+// wrote: the cache is dropped and the state reloaded under the lock.
+func (b *batch) lock(ctx context.Context) error {
+	q := `SELECT version, last_seq FROM ledger_meta WHERE id = 1`
+	if b.tx.Dialect() == store.Postgres {
+		// The row lock is held to commit: ledger writers of every
+		// process take their turn here. (SQLite's transaction began
+		// IMMEDIATE and already holds the database's write lock.)
+		q += ` FOR UPDATE`
+	}
+	var version, lastSeq int64
+	if err := b.tx.QueryRow(ctx, q).Scan(&version, &lastSeq); err != nil {
+		return fmt.Errorf("ledger: lock: %w", err)
+	}
+	l := b.l
+	if version == l.version {
+		return nil
+	}
+	l.accounts = map[string]*Account{}
+	l.expiries = l.expiries[:0]
+	l.seq = lastSeq
+	rows, err := b.tx.Query(ctx, `SELECT p.id, p.expires_at FROM ledger_transfers p
+		WHERE p.expires_at IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id)`)
+	if err != nil {
+		return fmt.Errorf("ledger: load expiries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e expiry
+		if err := rows.Scan(&e.id, &e.at); err != nil {
+			return err
+		}
+		l.expiries = append(l.expiries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	heap.Init(&l.expiries)
+	l.version = version
+	return nil
+}
+
+func pushExpiry(l *Ledger, p *pendingState) {
+	heap.Push(&l.expiries, expiry{at: p.expires, id: p.id})
+}
+
+// prefetch reads in a few queries everything the units refer to that the
+// cache lacks: accounts, transfers with the same ids (idempotency), the
+// pending transfers that posts and voids resolve, and grants.
+func (b *batch) prefetch(ctx context.Context, units []*unit) error {
+	keys := map[string]bool{}
+	ids := map[string]bool{}
+	pend := map[string]bool{}
+	grants := map[string]bool{}
+	wantKey := func(k string) {
+		if k != "" && b.l.accounts[k] == nil {
+			keys[k] = true
+		}
+	}
+	for _, u := range units {
+		for _, a := range u.accounts {
+			wantKey(a.Key)
+		}
+		for _, t := range u.transfers {
+			ids[t.ID] = true
+			if t.PendingID != "" {
+				pend[t.PendingID] = true
+			} else {
+				wantKey(t.DebitAccount)
+				wantKey(t.CreditAccount)
+			}
+		}
+		if u.grant != nil {
+			grants[u.grant.ID] = true
+		}
+	}
+	for id := range pend {
+		ids[id] = true
+	}
+	if err := b.loadTransfers(ctx, ids, pend, keys); err != nil {
+		return err
+	}
+	if err := b.loadAccounts(ctx, keys); err != nil {
+		return err
+	}
+	return b.loadGrants(ctx, grants)
+}
+
+// loadTransfers reads the transfers with the given ids; for those in pend
+// that are pending, it also reads whether they were resolved, and adds
+// their accounts to keys.
+func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bool) error {
+	var open []string
+	err := inChunks(ids, func(part []any) error {
+		rows, err := b.tx.Query(ctx, `SELECT id, seq, created_at, hash, flags, debit_account, credit_account, amount, expires_at
+			FROM ledger_transfers WHERE id IN (`+store.Placeholders(len(part))+`)`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id, debit, credit string
+				s                 stored
+				flags             int64
+				amount            int64
+				expires           *int64
+			)
+			if err := rows.Scan(&id, &s.seq, &s.created, &s.hash, &flags, &debit, &credit, &amount, &expires); err != nil {
+				return err
+			}
+			b.existing[id] = s
+			if pend[id] && TransferFlags(flags) == Pending {
+				p := &pendingState{id: id, debit: debit, credit: credit, amount: amount}
+				if expires != nil {
+					p.expires = *expires
+				}
+				b.pending[id] = p
+				open = append(open, id)
+				if b.l.accounts[debit] == nil {
+					keys[debit] = true
+				}
+				if b.l.accounts[credit] == nil {
+					keys[credit] = true
+				}
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil || len(open) == 0 {
+		return err
+	}
+	set := map[string]bool{}
+	for _, id := range open {
+		set[id] = true
+	}
+	return inChunks(set, func(part []any) error {
+		rows, err := b.tx.Query(ctx, `SELECT pending_id, flags, code, id FROM ledger_transfers WHERE pending_id IN (`+store.Placeholders(len(part))+`)`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pid, id string
+			var flags, code int64
+			if err := rows.Scan(&pid, &flags, &code, &id); err != nil {
+				return err
+			}
+			p := b.pending[pid]
+			p.resolved = TransferFlags(flags)
+			p.expired = TransferFlags(flags) == VoidPending && int32(code) == TransferExpire && id == ExpireID(pid)
+		}
+		return rows.Err()
+	})
+}
+
+// loadAccounts reads accounts into the cache: read under the ledger lock,
+// they are the committed truth whatever this batch then does.
+func (b *batch) loadAccounts(ctx context.Context, keys map[string]bool) error {
+	return inChunks(keys, func(part []any) error {
+		rows, err := b.tx.Query(ctx, `SELECT key, code, flags, debits_pending, debits_posted, credits_pending, credits_posted, created_at
+			FROM ledger_accounts WHERE key IN (`+store.Placeholders(len(part))+`)`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAccount(rows)
+			if err != nil {
+				return err
+			}
+			b.l.accounts[a.Key] = a
+		}
+		return rows.Err()
+	})
+}
+
+func (b *batch) loadGrants(ctx context.Context, ids map[string]bool) error {
+	return inChunks(ids, func(part []any) error {
+		rows, err := b.tx.Query(ctx, `SELECT id, hash FROM ledger_grants WHERE id IN (`+store.Placeholders(len(part))+`)`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var h []byte
+			if err := rows.Scan(&id, &h); err != nil {
+				return err
+			}
+			b.grants[id] = h
+		}
+		return rows.Err()
+	})
+}
+
+// scanner is *sql.Rows or *sql.Row.
+type scanner interface{ Scan(dest ...any) error }
+
+const accountColumns = `key, code, flags, debits_pending, debits_posted, credits_pending, credits_posted, created_at`
+
+func scanAccount(s scanner) (*Account, error) {
+	var a Account
+	var created int64
+	if err := s.Scan(&a.Key, &a.Code, &a.Flags, &a.DebitsPending, &a.DebitsPosted, &a.CreditsPending, &a.CreditsPosted, &created); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = fromNano(created)
+	return &a, nil
+}
+
+// inChunks calls fn with the set's members in slices of at most chunk.
+func inChunks(set map[string]bool, fn func(part []any) error) error {
+	part := make([]any, 0, min(len(set), chunk))
+	for k := range set {
+		part = append(part, k)
+		if len(part) == chunk {
+			if err := fn(part); err != nil {
+				return err
+			}
+			part = part[:0]
+		}
+	}
+	if len(part) > 0 {
+		return fn(part)
+	}
+	return nil
+}
+
+// placeholderRows returns n rows of cols placeholders: "(?, ?), (?, ?)".
+func placeholderRows(n, cols int) string {
+	row := "(" + store.Placeholders(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
