@@ -127,6 +127,8 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	}
 	if it.ProjectFact != "" {
 		r.Project = cl.Facts[it.ProjectFact].Str
+	} else if v, ok := cl.Facts["project"]; ok {
+		r.Project = v.Str // R8 applies to any claim that names a project
 	}
 	var tr []Step
 	if !st.noTrace {

@@ -714,6 +714,9 @@ func (l *loader) crossCheck(b *Bundle) {
 			}
 		}
 		for _, f := range it.Facts {
+			if cf := b.claimFacts[f.Name]; cf != nil && cf.Type == f.Type {
+				continue // the item makes a policy-wide claim fact its own (project)
+			}
 			if b.entFacts[f.Name] != nil || b.claimFacts[f.Name] != nil {
 				l.addAt(it.File, f.Line, it.ID, "fact %s hides a policy-wide fact of the same name", f.Name)
 			}
