@@ -138,3 +138,30 @@ func Wan(f Fen) string {
 	}
 	return FormatGrouped(f) + "元"
 }
+
+// Amount is fen that travels in JSON as yuan text with two decimals
+// ("1800000.00"), and is read from such text or a JSON number with at most
+// two decimals.
+type Amount int64
+
+// MarshalJSON writes "1800000.00".
+func (a Amount) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 24)
+	b = append(b, '"')
+	b = AppendFormat(b, int64(a))
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON reads "1800000.00" or 1800000.5.
+func (a *Amount) UnmarshalJSON(data []byte) error {
+	s := string(data)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	f, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	*a = Amount(f)
+	return nil
+}

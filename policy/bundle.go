@@ -166,8 +166,12 @@ type Cap struct {
 	Reading    string
 	ReasonCut  string // reason when the cap cuts the amount; "" for none
 	ReasonZero string // reason when nothing is left
-	Line       int
-	prog       cel.Program
+	// LedgerLimit is the limit of the cap's ledger account, when it differs
+	// from Amount (晉級補差: the group can pay at most the top tier).
+	LedgerLimit string
+	Line        int
+	prog        cel.Program
+	ledgerProg  cel.Program
 }
 
 // Condition is a CEL predicate; when false the claim is ineligible with Reason.

@@ -186,6 +186,9 @@ func (l *loader) compile(b *Bundle, it *Item) {
 		if c.Amount != "" {
 			c.prog = prog(c.Amount, c.Line, RatType, "cap amount", true)
 		}
+		if c.LedgerLimit != "" {
+			c.ledgerProg = prog(c.LedgerLimit, c.Line, RatType, "cap ledger_limit", true)
+		}
 	}
 }
 

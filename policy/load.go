@@ -544,7 +544,7 @@ func (l *loader) item(b *Bundle, file string, root *yaml.Node) *Item {
 	caps, err := m.seq("caps")
 	l.check(id, err)
 	for _, n := range caps {
-		cm, err := asMap(file, n, []string{"scope", "amount", "reading", "reason_cut", "reason_zero"})
+		cm, err := asMap(file, n, []string{"scope", "amount", "reading", "reason_cut", "reason_zero", "ledger_limit"})
 		if err != nil {
 			l.add(id, err)
 			continue
@@ -553,6 +553,7 @@ func (l *loader) item(b *Bundle, file string, root *yaml.Node) *Item {
 		c.Scope, _ = cm.str("scope", false)
 		c.Amount, _ = cm.str("amount", false)
 		c.Reading, _ = cm.str("reading", false)
+		c.LedgerLimit, _ = cm.str("ledger_limit", false)
 		if cm.has("reason_cut") {
 			c.ReasonCut, _ = cm.str("reason_cut", false)
 		}

@@ -1,0 +1,194 @@
+-- 0003: the workflow (package desk). Times are Unix nanoseconds (UTC),
+-- dates are 'YYYY-MM-DD', money is int64 fen, JSON is text.
+
+CREATE TABLE desk_enterprises (
+    uscc         TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    bank_name    TEXT NOT NULL DEFAULT '',
+    bank_account TEXT NOT NULL DEFAULT '', -- SM4-encrypted, base64
+    bank_masked  TEXT NOT NULL DEFAULT '',
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+-- Dated facts with their source: the latest as_of on or before a date wins.
+CREATE TABLE desk_facts (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uscc        TEXT NOT NULL REFERENCES desk_enterprises (uscc),
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL, -- JSON
+    source      TEXT NOT NULL CHECK (source IN ('self_declared', 'imported_list', 'reviewer')),
+    as_of       TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL
+);
+CREATE INDEX desk_facts_by_enterprise ON desk_facts (uscc, name, as_of);
+
+CREATE TABLE desk_rounds (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    items      TEXT NOT NULL, -- JSON list of item ids
+    opens      TEXT NOT NULL,
+    closes     TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    CHECK (opens <= closes)
+);
+
+CREATE TABLE desk_applications (
+    id              TEXT PRIMARY KEY,
+    uscc            TEXT NOT NULL REFERENCES desk_enterprises (uscc),
+    item            TEXT NOT NULL,
+    round_id        TEXT REFERENCES desk_rounds (id),
+    offer_id        TEXT,
+    state           TEXT NOT NULL,
+    facts           TEXT NOT NULL, -- JSON of the claim's facts
+    year            BIGINT NOT NULL,
+    project         TEXT NOT NULL DEFAULT '',
+    departments     TEXT NOT NULL, -- JSON list, for routing
+    review_required BIGINT NOT NULL,
+    snapshot        TEXT NOT NULL DEFAULT '', -- the engine's result and trace, frozen at submit
+    ceiling         BIGINT NOT NULL DEFAULT 0,
+    allowed         BIGINT NOT NULL DEFAULT 0, -- the engine's amount at the last evaluation
+    proposed        BIGINT NOT NULL DEFAULT 0,
+    approved        BIGINT NOT NULL DEFAULT 0,
+    paid            BIGINT NOT NULL DEFAULT 0,
+    clawed          BIGINT NOT NULL DEFAULT 0,
+    note            TEXT NOT NULL DEFAULT '', -- the last reviewer message (補正, waitlist reason…)
+    commitment_at   BIGINT,
+    commitment_text TEXT NOT NULL DEFAULT '',
+    version         BIGINT NOT NULL DEFAULT 1,
+    created_by      TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    submitted_at    BIGINT,
+    updated_at      BIGINT NOT NULL,
+    paid_at         BIGINT,
+    CHECK (ceiling >= 0 AND allowed >= 0 AND proposed >= 0 AND approved >= 0 AND paid >= 0 AND clawed >= 0),
+    CHECK (paid <= approved OR approved = 0)
+);
+CREATE INDEX desk_applications_by_enterprise ON desk_applications (uscc, created_at);
+CREATE INDEX desk_applications_by_state ON desk_applications (state, item);
+
+-- The status timeline of an application.
+CREATE TABLE desk_events (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    from_state     TEXT NOT NULL,
+    to_state       TEXT NOT NULL,
+    actor_id       TEXT NOT NULL,
+    actor_role     TEXT NOT NULL,
+    message        TEXT NOT NULL DEFAULT '',
+    at             BIGINT NOT NULL
+);
+CREATE INDEX desk_events_by_application ON desk_events (application_id, id);
+
+-- Uploaded materials, stored once per content hash.
+CREATE TABLE desk_blobs (
+    sha256     TEXT PRIMARY KEY,
+    size       BIGINT NOT NULL,
+    data       BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE desk_materials (
+    id             TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    kind           TEXT NOT NULL,
+    filename       TEXT NOT NULL,
+    content_type   TEXT NOT NULL,
+    size           BIGINT NOT NULL,
+    sha256         TEXT NOT NULL REFERENCES desk_blobs (sha256),
+    uploaded_by    TEXT NOT NULL,
+    uploaded_at    BIGINT NOT NULL
+);
+CREATE INDEX desk_materials_by_application ON desk_materials (application_id);
+
+-- Expert review: one row per expert assigned to an application.
+CREATE TABLE desk_panel (
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    expert_id      TEXT NOT NULL,
+    chair          BIGINT NOT NULL DEFAULT 0,
+    status         TEXT NOT NULL CHECK (status IN ('assigned', 'cleared', 'recused', 'scored')),
+    scores         TEXT NOT NULL DEFAULT '',
+    amount         BIGINT NOT NULL DEFAULT 0,
+    comment        TEXT NOT NULL DEFAULT '',
+    assigned_by    TEXT NOT NULL,
+    assigned_at    BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL,
+    PRIMARY KEY (application_id, expert_id)
+);
+
+-- 公示 batches and their applications.
+CREATE TABLE desk_publicity (
+    id         TEXT PRIMARY KEY,
+    title      TEXT NOT NULL,
+    starts     TEXT NOT NULL,
+    ends       TEXT NOT NULL, -- the last working day of the window
+    workdays   BIGINT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE desk_publicity_items (
+    publicity_id   TEXT NOT NULL REFERENCES desk_publicity (id),
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    PRIMARY KEY (publicity_id, application_id)
+);
+CREATE TABLE desk_objections (
+    id             TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    publicity_id   TEXT NOT NULL REFERENCES desk_publicity (id),
+    name           TEXT NOT NULL,
+    contact        TEXT NOT NULL,
+    text           TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('open', 'upheld', 'dismissed')),
+    resolution     TEXT NOT NULL DEFAULT '',
+    resolved_by    TEXT NOT NULL DEFAULT '',
+    created_at     BIGINT NOT NULL,
+    resolved_at    BIGINT
+);
+
+-- Payment batches (four-eyes: approved_by <> created_by) and payments.
+CREATE TABLE desk_batches (
+    id          TEXT PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('draft', 'approved', 'closed')),
+    count       BIGINT NOT NULL,
+    total       BIGINT NOT NULL,
+    created_by  TEXT NOT NULL,
+    approved_by TEXT NOT NULL DEFAULT '',
+    created_at  BIGINT NOT NULL,
+    approved_at BIGINT,
+    CHECK (approved_by = '' OR approved_by <> created_by)
+);
+CREATE TABLE desk_payments (
+    batch_id       TEXT NOT NULL REFERENCES desk_batches (id),
+    application_id TEXT NOT NULL REFERENCES desk_applications (id),
+    amount         BIGINT NOT NULL CHECK (amount > 0),
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'failed')),
+    bank_ref       TEXT NOT NULL DEFAULT '',
+    recorded_by    TEXT NOT NULL DEFAULT '',
+    recorded_at    BIGINT,
+    PRIMARY KEY (batch_id, application_id)
+);
+
+-- Requests made with an idempotency key: the same key and body return the
+-- first response; another body is a conflict.
+CREATE TABLE desk_idempotency (
+    key        TEXT PRIMARY KEY,
+    actor_id   TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    response   TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+-- The in-site inbox.
+CREATE TABLE desk_inbox (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipient  TEXT NOT NULL, -- 'user:<id>', 'enterprise:<uscc>', 'role:<role>' or 'dept:<id>'
+    kind       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    link       TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    read_at    BIGINT
+);
+CREATE INDEX desk_inbox_by_recipient ON desk_inbox (recipient, id);
