@@ -30,6 +30,7 @@ type Application struct {
 	Article        int                        `json:"article"`
 	RoundID        string                     `json:"round_id,omitempty"`
 	OfferID        string                     `json:"offer_id,omitempty"`
+	GrantID        string                     `json:"grant_id,omitempty"`
 	State          string                     `json:"state"`
 	StateName      string                     `json:"state_name"`
 	Facts          map[string]json.RawMessage `json:"facts"`
@@ -53,7 +54,7 @@ type Application struct {
 	PaidAt         *time.Time                 `json:"paid_at,omitempty"`
 }
 
-const appColumns = `id, uscc, item, round_id, offer_id, state, facts, year, project, departments, review_required, snapshot,
+const appColumns = `id, uscc, item, round_id, offer_id, grant_id, state, facts, year, project, departments, review_required, snapshot,
 	ceiling, allowed, proposed, approved, paid, clawed, note, commitment_at, version, created_at, submitted_at, updated_at, paid_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -66,7 +67,7 @@ func (s *Service) scanApp(r rowScanner) (*Application, error) {
 	var ceiling, allowed, proposed, approved, paid, clawed int64
 	var commit, submitted, paidAt sql.NullInt64
 	var created, updated int64
-	if err := r.Scan(&a.ID, &a.USCC, &a.Item, &round, &offer, &a.State, &facts, &a.Year, &a.Project, &deps, &review, &snap,
+	if err := r.Scan(&a.ID, &a.USCC, &a.Item, &round, &offer, &a.GrantID, &a.State, &facts, &a.Year, &a.Project, &deps, &review, &snap,
 		&ceiling, &allowed, &proposed, &approved, &paid, &clawed, &a.Note, &commit, &a.Version, &created, &submitted, &updated, &paidAt); err != nil {
 		return nil, err
 	}
@@ -107,6 +108,15 @@ func (s *Service) loadApp(ctx context.Context, tx *store.Tx, id string) (*Applic
 		return nil, notFound("申请")
 	}
 	return a, err
+}
+
+// grant is the id of the ledger grant that holds (or will hold) the
+// application's reservation.
+func (a *Application) grant() string {
+	if a.GrantID != "" {
+		return a.GrantID
+	}
+	return a.ID
 }
 
 // canSee is the row scope of applications.
@@ -354,8 +364,10 @@ func (s *Service) Submit(ctx context.Context, a Actor, id, idemKey string) (*App
 		if app.CommitmentAt == nil {
 			return apperr.New(apperr.Invalid, "请先签署信用承诺", "sign the credit commitment first").WithField("commitment")
 		}
-		if err := s.checkMaterials(ctx, tx, app); err != nil {
-			return err
+		if app.OfferID == "" { // 免申即享: no materials to file
+			if err := s.checkMaterials(ctx, tx, app); err != nil {
+				return err
+			}
 		}
 		res, view, err := s.evaluate(ctx, tx, app, now)
 		if err != nil {
@@ -422,7 +434,7 @@ func (s *Service) evaluate(ctx context.Context, tx *store.Tx, app *Application, 
 	if err != nil {
 		return policy.Result{}, policy.ResultView{}, err
 	}
-	hist, own, err := s.history(ctx, app.USCC, app.ID)
+	hist, own, err := s.history(ctx, app.USCC, app.grant())
 	if err != nil {
 		return policy.Result{}, policy.ResultView{}, err
 	}

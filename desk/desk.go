@@ -64,6 +64,11 @@ type Options struct {
 	Logger            *slog.Logger
 	// ConsolidateBy is "median" (default) or "chair".
 	ConsolidateBy string
+	// WebhookURL, when set, receives every notification as an HTTP POST
+	// signed with HMAC-SHA256 of WebhookSecret (header X-Policydesk-Signature),
+	// so a zone can connect its SMS or e-mail gateway.
+	WebhookURL    string
+	WebhookSecret string
 }
 
 // Service is the workflow.

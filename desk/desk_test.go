@@ -25,7 +25,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -47,7 +47,9 @@ var (
 	visitor  = desk.Actor{ID: "public", Role: desk.RolePublic}
 )
 
-func expert(n int) desk.Actor { return desk.Actor{ID: fmt.Sprintf("u-exp%d", n), Role: desk.RoleExpert} }
+func expert(n int) desk.Actor {
+	return desk.Actor{ID: fmt.Sprintf("u-exp%d", n), Role: desk.RoleExpert}
+}
 
 func newEnv(t *testing.T, db *store.DB) *env {
 	t.Helper()
@@ -367,7 +369,10 @@ func TestRefusals(t *testing.T) {
 		}(), apperr.Invalid)
 		app := must(e.s.CreateApplication(ctx, ent, "compute_voucher", raw(map[string]any{"year": 2025})))
 		// Disallowed and oversized uploads.
-		wantCode(t, func() error { _, err := e.s.Upload(ctx, ent, app.ID, "contract", "x.exe", []byte("MZ\x90\x00binary")); return err }(), apperr.UnsupportedMedia)
+		wantCode(t, func() error {
+			_, err := e.s.Upload(ctx, ent, app.ID, "contract", "x.exe", []byte("MZ\x90\x00binary"))
+			return err
+		}(), apperr.UnsupportedMedia)
 		wantCode(t, func() error {
 			_, err := e.s.Upload(ctx, ent, app.ID, "contract", "big.pdf", append(pdf, make([]byte, 21<<20)...))
 			return err

@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"policydesk/money"
@@ -20,8 +21,15 @@ type Message struct {
 }
 
 func (s *Service) inbox(ctx context.Context, tx *store.Tx, now time.Time, recipient, kind, subject, body, link string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO desk_inbox (recipient, kind, subject, body, link, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		recipient, kind, subject, body, link, nanos(now))
+	if _, err := tx.Exec(ctx, `INSERT INTO desk_inbox (recipient, kind, subject, body, link, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		recipient, kind, subject, body, link, nanos(now)); err != nil {
+		return err
+	}
+	if s.opt.WebhookURL == "" {
+		return nil
+	}
+	payload, _ := json.Marshal(map[string]any{"recipient": recipient, "kind": kind, "subject": subject, "body": body, "link": link, "at": now})
+	_, err := tx.Exec(ctx, `INSERT INTO desk_outbox (payload, attempts, next_at) VALUES (?, 0, ?)`, string(payload), nanos(now))
 	return err
 }
 

@@ -139,8 +139,9 @@ func (s *Service) RecordPayment(ctx context.Context, a Actor, batchID, appID str
 		return nil, apperr.New(apperr.Invalid, "请填写银行流水号", "the bank reference is required").WithField("bank_ref")
 	}
 	var amount int64
-	var bstate, pstate string
-	err := s.db.QueryRow(ctx, `SELECT b.state, p.state, p.amount FROM desk_payments p JOIN desk_batches b ON b.id = p.batch_id WHERE p.batch_id = ? AND p.application_id = ?`, batchID, appID).Scan(&bstate, &pstate, &amount)
+	var bstate, pstate, grant string
+	err := s.db.QueryRow(ctx, `SELECT b.state, p.state, p.amount, a.grant_id FROM desk_payments p JOIN desk_batches b ON b.id = p.batch_id
+		JOIN desk_applications a ON a.id = p.application_id WHERE p.batch_id = ? AND p.application_id = ?`, batchID, appID).Scan(&bstate, &pstate, &amount, &grant)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("拨付记录")
 	}
@@ -156,7 +157,10 @@ func (s *Service) RecordPayment(ctx context.Context, a Actor, batchID, appID str
 	if paid {
 		// Post first: idempotent in the ledger, so a retry after a crash
 		// between the two steps completes the record.
-		if err := s.led.Pay(ctx, appID, amount); err != nil {
+		if grant == "" {
+			grant = appID
+		}
+		if err := s.led.Pay(ctx, grant, amount); err != nil {
 			var le *ledger.Error
 			if !(errors.As(err, &le) && le.Code == ledger.CodeAlreadyResolved) {
 				return nil, err
@@ -222,7 +226,7 @@ func (s *Service) Claw(ctx context.Context, a Actor, appID string, amount int64,
 	if amount <= 0 || amount > int64(app.Paid) {
 		return nil, apperr.Newf(apperr.Invalid, "追回金额应在0到已拨付的 %s 元之间", "the amount must be between 0 and the %s yuan paid", money.FormatGrouped(int64(app.Paid))).WithField("amount")
 	}
-	if err := s.led.Claw(ctx, appID, amount, "claw/"+appID); err != nil {
+	if err := s.led.Claw(ctx, app.grant(), amount, "claw/"+app.grant()); err != nil {
 		return nil, err
 	}
 	return s.review(ctx, Actor{ID: a.ID, Role: RoleAdmin, RequestID: a.RequestID}, appID, func(tx *store.Tx, now time.Time, app *Application) error {

@@ -279,7 +279,7 @@ func (s *Service) ResolveObjection(ctx context.Context, a Actor, objectionID str
 		return nil, err
 	}
 	if upheld {
-		return app, s.release(ctx, app.ID)
+		return app, s.release(ctx, app.grant())
 	}
 	return app, nil
 }
@@ -328,11 +328,13 @@ func (s *Service) CloseWindows(ctx context.Context) (approved, refused int, err 
 func (s *Service) approve(ctx context.Context, id string) (bool, error) {
 	now := s.now()
 	ok, refused := false, false
+	grant := id
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		app, err := s.loadApp(ctx, tx, id)
 		if err != nil {
 			return err
 		}
+		grant = app.grant()
 		if app.State != StatePublicized {
 			return nil
 		}
@@ -349,7 +351,7 @@ func (s *Service) approve(ctx context.Context, id string) (bool, error) {
 		return s.move(ctx, tx, now, System, app, StateApproved, "公示期满无异议,予以批准", map[string]any{"approved": int64(app.Proposed)})
 	})
 	if err == nil && refused {
-		err = s.release(ctx, id)
+		err = s.release(ctx, grant)
 	}
 	return ok, err
 }

@@ -71,7 +71,7 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, message string) (*App
 	if err != nil {
 		return nil, err
 	}
-	return app, s.release(ctx, app.ID)
+	return app, s.release(ctx, app.grant())
 }
 
 // release voids a grant's reservation; a grant that was never reserved or
@@ -141,7 +141,8 @@ func (s *Service) propose(ctx context.Context, a Actor, id string, amount int64,
 	for _, c := range terms.Caps {
 		caps = append(caps, ledger.Cap{Key: c.Key, Limit: c.Limit})
 	}
-	_, rerr := s.led.Reserve(ctx, ledger.Grant{ID: app.ID, Enterprise: app.USCC, Item: app.Item, Year: terms.Year, Project: terms.Project, Pool: terms.Pool, Amount: amount, Caps: caps})
+	grantID := app.grant()
+	_, rerr := s.led.Reserve(ctx, ledger.Grant{ID: grantID, Enterprise: app.USCC, Item: app.Item, Year: terms.Year, Project: terms.Project, Pool: terms.Pool, Amount: amount, Caps: caps})
 	var le *ledger.Error
 	if errors.As(rerr, &le) && (le.Code == ledger.CodeInsufficientFunds || le.Code == ledger.CodeExceedsCap) {
 		reason := "年度资金池余额不足"
@@ -154,16 +155,16 @@ func (s *Service) propose(ctx context.Context, a Actor, id string, amount int64,
 		return nil, rerr
 	}
 	out, err := s.review(ctx, a, id, func(tx *store.Tx, now time.Time, app *Application) error {
-		if app.State == StateProposed {
+		if app.State == StateProposed && app.GrantID == grantID && int64(app.Proposed) == amount {
 			return nil // a retry after the first attempt landed
 		}
-		return s.move(ctx, tx, now, a, app, StateProposed, message, map[string]any{"proposed": amount, "note": ""})
+		return s.move(ctx, tx, now, a, app, StateProposed, message, map[string]any{"proposed": amount, "note": "", "grant_id": grantID})
 	})
 	if err != nil {
 		// The application moved meanwhile (withdrawn, rejected…): give the
 		// money back unless it now holds the reservation legitimately.
 		if cur, gerr := s.Get(ctx, a, id); gerr == nil && !holdsReservation(cur.State) {
-			_ = s.release(ctx, id)
+			_ = s.release(ctx, grantID)
 		}
 		return nil, err
 	}

@@ -41,6 +41,7 @@ CREATE TABLE desk_applications (
     item            TEXT NOT NULL,
     round_id        TEXT REFERENCES desk_rounds (id),
     offer_id        TEXT,
+    grant_id        TEXT NOT NULL DEFAULT '', -- the ledger grant holding its reservation
     state           TEXT NOT NULL,
     facts           TEXT NOT NULL, -- JSON of the claim's facts
     year            BIGINT NOT NULL,
@@ -192,3 +193,32 @@ CREATE TABLE desk_inbox (
     read_at    BIGINT
 );
 CREATE INDEX desk_inbox_by_recipient ON desk_inbox (recipient, id);
+
+-- 免申即享 offers: an imported qualification list matched by the engine.
+CREATE TABLE desk_offers (
+    id             TEXT PRIMARY KEY,
+    uscc           TEXT NOT NULL REFERENCES desk_enterprises (uscc),
+    item           TEXT NOT NULL,
+    facts          TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    amount         BIGINT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('open', 'accepted', 'declined')),
+    application_id TEXT,
+    created_by     TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    decided_at     BIGINT,
+    UNIQUE (uscc, item, facts)
+);
+CREATE INDEX desk_offers_by_enterprise ON desk_offers (uscc, state);
+
+-- Outbound notifications for a zone's SMS or e-mail gateway, delivered by
+-- the server with an HMAC signature and retried until acknowledged.
+CREATE TABLE desk_outbox (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload    TEXT NOT NULL,
+    attempts   BIGINT NOT NULL DEFAULT 0,
+    next_at    BIGINT NOT NULL,
+    sent_at    BIGINT,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX desk_outbox_due ON desk_outbox (sent_at, next_at);
