@@ -171,3 +171,7 @@ func notFound(what string) *apperr.Error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+type jsonRaw = json.RawMessage
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
