@@ -56,7 +56,7 @@ func (b *Bundle) View(r *Result, lang Lang) ResultView {
 		v.Reasons = []string{}
 	}
 	if it != nil {
-		v.Name = it.Name
+		v.Name = Hans(it.Name)
 		if lang == English && it.NameEn != "" {
 			v.Name = it.NameEn
 		}

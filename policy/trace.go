@@ -327,7 +327,7 @@ func (b *Bundle) factLabel(it *Item, name string, lang Lang) string {
 		return name
 	}
 	if f.Label != "" {
-		return f.Label + "(" + name + ")"
+		return Hans(f.Label) + "(" + name + ")"
 	}
 	return name
 }

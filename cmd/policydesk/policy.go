@@ -343,7 +343,7 @@ func runExplain(ctx context.Context, args []string, io stdio) int {
 		if l == policy.English {
 			fmt.Fprintf(io.out, "%s — %s, enterprise %s, evaluated on %s\n", pc.Case.Name, b.DocNumber, pc.Case.USCC, pc.Case.Date)
 		} else {
-			fmt.Fprintf(io.out, "%s — %s,企业 %s,评估日 %s\n", pc.Case.Name, b.DocNumber, pc.Case.USCC, pc.Case.Date)
+			fmt.Fprintf(io.out, "%s — %s,企业 %s,评估日 %s\n", pc.Case.Name, policy.Hans(b.DocNumber), pc.Case.USCC, pc.Case.Date)
 		}
 		for i := range res {
 			fmt.Fprint(io.out, b.Explain(&res[i], l))
