@@ -400,3 +400,36 @@ func TestRefusals(t *testing.T) {
 		wantCode(t, func() error { _, err := e.s.Submit(ctx, ent, "app_other", "k"); return err }(), apperr.Conflict)
 	})
 }
+
+// TestReconcile: a reservation left by a crash between the ledger and the
+// desk transaction is released; consistent state is left alone.
+func TestReconcile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		defer guard(t)
+		e := newEnv(t, db)
+		ctx := e.ctx
+		must(e.s.FundPools(ctx, admin))
+		must(e.s.OpenRound(ctx, admin, "r", []string{"model_voucher"}, "2025-05-01", "2025-06-30"))
+		ent := e.enterprise(t, 41)
+		ok := e.draft(t, ent, "model_voucher", map[string]any{"year": 2025, "contract_amount": "600000", "deployment": "api", "scenario": "jiebang"})
+		must(e.s.Submit(ctx, ent, ok.ID, ""))
+		must(e.s.Accept(ctx, reviewer, ok.ID, ""))
+		must(e.s.Opinion(ctx, reviewer, ok.ID, ""))
+		crashed := e.draft(t, ent, "model_voucher", map[string]any{"year": 2025, "contract_amount": "200000", "deployment": "api", "scenario": "jiebang"})
+		must(e.s.Submit(ctx, ent, crashed.ID, ""))
+		// The ledger step of a proposal landed; the desk step did not.
+		must(e.led.Reserve(ctx, ledger.Grant{ID: crashed.ID, Enterprise: code(41), Item: "model_voucher", Year: 2025, Pool: "model_voucher", Amount: 100_000_00}))
+		before := must(e.led.PoolRemaining(ctx, "model_voucher", 2025))
+		rep := must(e.s.Reconcile(ctx))
+		if len(rep.Released) != 1 || rep.Released[0] != crashed.ID || len(rep.Missing) != 0 {
+			t.Fatalf("reconcile: %+v", rep)
+		}
+		if after := must(e.led.PoolRemaining(ctx, "model_voucher", 2025)); after != before+100_000_00 {
+			t.Fatalf("pool %d → %d", before, after)
+		}
+		again := must(e.s.Reconcile(ctx))
+		if len(again.Released) != 0 {
+			t.Fatalf("second run released %v", again.Released)
+		}
+	})
+}

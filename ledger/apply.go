@@ -3,8 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"sync/atomic"
-	"time"
 
 	"policydesk/store"
 )
@@ -65,29 +63,20 @@ func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
 // run locks the ledger, loads what the batch needs, applies every unit and
 // writes the result.
 func (b *batch) run(ctx context.Context, subs []*submission) error {
-	t0 := time.Now()
-	defer func() { phase[4].Add(int64(time.Since(t0))) }()
 	if err := b.lock(ctx); err != nil {
 		return err
 	}
-	phase[0].Add(int64(time.Since(t0)))
 	b.seq = b.l.seq
 	units := b.l.dueExpiries(b.now, b.l.opts.MaxBatch)
 	for _, s := range subs {
 		units = append(units, s.units...)
 	}
-	t1 := time.Now()
 	if err := b.prefetch(ctx, units); err != nil {
 		return err
 	}
-	t2 := time.Now()
-	phase[1].Add(int64(t2.Sub(t1)))
 	for _, u := range units {
 		b.applyUnit(u)
 	}
-	t3 := time.Now()
-	phase[2].Add(int64(t3.Sub(t2)))
-	defer func() { phase[3].Add(int64(time.Since(t3))) }()
 	return b.write(ctx)
 }
 
@@ -422,15 +411,4 @@ func checkBounds(a *Account, id string) *Error {
 		return newError(CodeExceedsCap, a.Key, "transfer %s would exceed the cap (available %d fen)", id, a.Available())
 	}
 	return newError(CodeInsufficientFunds, a.Key, "transfer %s exceeds what the account holds (available %d fen)", id, a.Available())
-}
-
-var phase [8]atomic.Int64
-
-// Phases is a debugging aid.
-func Phases() []time.Duration {
-	var d []time.Duration
-	for i := range phase {
-		d = append(d, time.Duration(phase[i].Load()))
-	}
-	return d
 }

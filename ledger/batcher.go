@@ -91,7 +91,6 @@ func (l *Ledger) process(subs []*submission) {
 		return b.run(l.ctx, subs)
 	})
 	l.batches.Add(1)
-	phase[5].Add(int64(time.Since(time.Unix(0, now))))
 	if err != nil {
 		l.version = -1
 		for _, s := range subs {

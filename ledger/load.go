@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"os"
 	"container/heap"
 	"context"
 	"errors"
@@ -83,9 +82,7 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 			wantKey(a.Key)
 		}
 		for _, t := range u.transfers {
-			if os.Getenv("SKIPID") == "" {
-				ids[t.ID] = true
-			}
+			ids[t.ID] = true
 			if t.PendingID != "" {
 				pend[t.PendingID] = true
 			} else {
@@ -105,9 +102,6 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 	}
 	if err := b.loadAccounts(ctx, keys); err != nil {
 		return err
-	}
-	if os.Getenv("SKIPG") != "" {
-		return nil
 	}
 	return b.loadGrants(ctx, grants)
 }

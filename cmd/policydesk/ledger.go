@@ -242,7 +242,6 @@ func benchLedger(ctx context.Context, c benchConfig, out io.Writer) error {
 		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 	fmt.Fprintf(out, "批次 batches: %d, %.1f transfers per transaction\n", batches, float64(written)/float64(max(batches, 1)))
 
-	fmt.Fprintln(out, "phases lock,prefetch,apply,write,run,total:", ledger.Phases())
 	bs, err := l.Balances(ctx, ledger.PoolKey(pool, year))
 	if err != nil {
 		return err

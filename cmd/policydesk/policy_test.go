@@ -54,7 +54,9 @@ func TestEvaluateInputError(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	var v struct{ Error struct{ Code, Message string } }
+	var v struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Error.Code != "invalid_money" || v.Error.Message == "" {
 		t.Fatalf("error output %q (%v)", out, err)
 	}
