@@ -51,10 +51,10 @@ func (s *Service) Accept(ctx context.Context, a Actor, id, message string) (*App
 // Return sends an application back for 补正 with the reviewer's message.
 func (s *Service) Return(ctx context.Context, a Actor, id, message string) (*Application, error) {
 	message = limitText(message, 2000)
-	if message == "" {
-		return nil, apperr.New(apperr.Invalid, "请写明需要补正的内容", "say what must be corrected").WithField("message")
-	}
 	return s.review(ctx, a, id, func(tx *store.Tx, now time.Time, app *Application) error {
+		if message == "" {
+			return apperr.New(apperr.Invalid, "请写明需要补正的内容", "say what must be corrected").WithField("message")
+		}
 		return s.move(ctx, tx, now, a, app, StateReturned, message, map[string]any{"note": message})
 	})
 }
@@ -62,10 +62,10 @@ func (s *Service) Return(ctx context.Context, a Actor, id, message string) (*App
 // Reject refuses an application; a reservation it holds is released.
 func (s *Service) Reject(ctx context.Context, a Actor, id, message string) (*Application, error) {
 	message = limitText(message, 2000)
-	if message == "" {
-		return nil, apperr.New(apperr.Invalid, "请写明不予支持的理由", "give the reason").WithField("message")
-	}
 	app, err := s.review(ctx, a, id, func(tx *store.Tx, now time.Time, app *Application) error {
+		if message == "" {
+			return apperr.New(apperr.Invalid, "请写明不予支持的理由", "give the reason").WithField("message")
+		}
 		return s.move(ctx, tx, now, a, app, StateRejected, message, map[string]any{"note": message})
 	})
 	if err != nil {
@@ -210,33 +210,33 @@ type PanelMember struct {
 // AssignPanel forms the expert panel of an accepted application of an item
 // that needs review: the experts named, or n drawn from the expert pool.
 func (s *Service) AssignPanel(ctx context.Context, a Actor, id string, experts []string, n int, chair string) (*Application, error) {
-	if len(experts) == 0 {
-		if n <= 0 || n > 15 {
-			return nil, apperr.New(apperr.Invalid, "请指定专家或抽取人数(1–15)", "name experts or a number to draw (1–15)").WithField("experts")
-		}
-		drawn, err := s.draw(ctx, id, n, nil)
-		if err != nil {
-			return nil, err
-		}
-		experts = drawn
-	}
-	seen := map[string]bool{}
-	for _, e := range experts {
-		if e == "" || seen[e] {
-			return nil, apperr.New(apperr.Invalid, "专家名单有重复或空项", "duplicate or empty expert").WithField("experts")
-		}
-		if e == a.ID {
-			return nil, apperr.New(apperr.Forbidden, "不能指派自己评审", "you cannot assign yourself")
-		}
-		seen[e] = true
-	}
-	if chair == "" {
-		chair = experts[0]
-	}
-	if !seen[chair] {
-		return nil, apperr.New(apperr.Invalid, "组长须在专家名单中", "the chair must be on the panel").WithField("chair")
-	}
 	return s.review(ctx, a, id, func(tx *store.Tx, now time.Time, app *Application) error {
+		if len(experts) == 0 {
+			if n <= 0 || n > 15 {
+				return apperr.New(apperr.Invalid, "请指定专家或抽取人数(1–15)", "name experts or a number to draw (1–15)").WithField("experts")
+			}
+			drawn, err := s.draw(ctx, id, n, nil)
+			if err != nil {
+				return err
+			}
+			experts = drawn
+		}
+		seen := map[string]bool{}
+		for _, e := range experts {
+			if e == "" || seen[e] {
+				return apperr.New(apperr.Invalid, "专家名单有重复或空项", "duplicate or empty expert").WithField("experts")
+			}
+			if e == a.ID {
+				return apperr.New(apperr.Forbidden, "不能指派自己评审", "you cannot assign yourself")
+			}
+			seen[e] = true
+		}
+		if chair == "" {
+			chair = experts[0]
+		}
+		if !seen[chair] {
+			return apperr.New(apperr.Invalid, "组长须在专家名单中", "the chair must be on the panel").WithField("chair")
+		}
 		if !app.ReviewRequired {
 			return apperr.New(apperr.Conflict, "该事项无需专家评审", "this item needs no expert review")
 		}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"os"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -121,9 +120,6 @@ func (c Config) sqliteDSN(writer bool) string {
 	// in the middle of its transaction and reads them back.
 	q.Add("_pragma", "cache_size(-65536)")
 	q.Add("_pragma", "temp_store(memory)")
-	for _, p := range strings.Fields(os.Getenv("PD_EXPERIMENT_PRAGMAS")) {
-		q.Add("_pragma", p)
-	}
 	if writer {
 		// Checkpoint every 16k pages (64 MiB of WAL) rather than 1k: each
 		// checkpoint copies pages to the database file and syncs it, and

@@ -54,25 +54,10 @@ CREATE TABLE ledger_transfers (
 CREATE UNIQUE INDEX ledger_transfers_resolves ON ledger_transfers (pending_id) WHERE pending_id IS NOT NULL;
 CREATE INDEX ledger_transfers_expiry ON ledger_transfers (expires_at) WHERE expires_at IS NOT NULL;
 
--- Grants reserved through the policy helpers (Reserve): what the rules
--- engine needs of an enterprise's history. Immutable; the state is read
--- from the transfers.
-CREATE TABLE ledger_grants (
-    id             TEXT PRIMARY KEY,
-    enterprise     TEXT NOT NULL,
-    item           TEXT NOT NULL,
-    year           INTEGER NOT NULL,
-    pool           TEXT NOT NULL,
-    project        TEXT NOT NULL,
-    amount         BIGINT NOT NULL CHECK (amount > 0),
-    source_account TEXT NOT NULL REFERENCES ledger_accounts (key),
-    caps           TEXT NOT NULL,
-    main_transfer  TEXT NOT NULL REFERENCES ledger_transfers (id),
-    expires_at     BIGINT,
-    hash           BYTEA NOT NULL,
-    created_at     BIGINT NOT NULL
-);
-CREATE INDEX ledger_grants_enterprise ON ledger_grants (enterprise, created_at);
+-- A grant's reservation (code 3, id grant/<grant id>) carries the grant's
+-- terms in user_data; the policy helpers find an enterprise's grants by
+-- its payable account, which the reservation credits.
+CREATE INDEX ledger_transfers_grants ON ledger_transfers (credit_account) WHERE code = 3;
 
 -- Append-only: entries are never updated or deleted (a correction is a
 -- reversing transfer); an account's identity never changes.
@@ -83,10 +68,6 @@ END $$;
 CREATE TRIGGER ledger_transfers_append_only BEFORE UPDATE OR DELETE ON ledger_transfers
     FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 CREATE TRIGGER ledger_transfers_no_truncate BEFORE TRUNCATE ON ledger_transfers
-    FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
-CREATE TRIGGER ledger_grants_append_only BEFORE UPDATE OR DELETE ON ledger_grants
-    FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
-CREATE TRIGGER ledger_grants_no_truncate BEFORE TRUNCATE ON ledger_grants
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
 CREATE TRIGGER ledger_accounts_no_delete BEFORE DELETE ON ledger_accounts
     FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
