@@ -206,7 +206,7 @@ func (b *Bundle) fillCase(c *Case, raw Raw) *InputError {
 	c.Enterprise = Facts{}
 	for _, spec := range b.EnterpriseFacts {
 		r, ok := ent.Map[spec.Name]
-		if !ok || (r.IsNull && spec.Type != TypeRecords) {
+		if !ok || r.IsNull { // null is unknown, like absent ([] means none)
 			continue
 		}
 		v, e := ConvertFact(spec, r, "enterprise."+spec.Name)
@@ -287,7 +287,7 @@ func (b *Bundle) ParseClaim(row Raw, path string) (Claim, *InputError) {
 		if spec == nil {
 			continue
 		}
-		if r.IsNull && spec.Type != TypeRecords {
+		if r.IsNull { // null is unknown, like absent
 			continue
 		}
 		v, e := ConvertFact(spec, r, path+".facts."+name)

@@ -272,11 +272,22 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			tr = st.step(tr, Step{Kind: StepYear, Article: it.Article, Fact: f.Name, N: v.Int, N2: int64(yFrom), N3: int64(yTo), Fail: !in})
 		}
 	}
-	if len(missing) == 0 && len(it.Conditions) > 0 {
+	// Conditions need the item's own facts only: a definite failure (below
+	// the threshold) is reported even while enterprise facts are missing.
+	itemMissing := false
+	for _, f := range missing {
+		if it.factIndex[f] != nil {
+			itemMissing = true
+		}
+	}
+	if !itemMissing && len(it.Conditions) > 0 {
 		st.bind(it, cl, date)
 		for _, c := range it.Conditions {
 			ok, err := evalBool(c.prog, &st.act)
 			if err != nil {
+				if len(missing) > 0 {
+					continue // the condition needs a fact still missing
+				}
 				return r, evalErr(err)
 			}
 			if !ok {
@@ -302,7 +313,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 
 	// Formula, rounded down once (R1); the later steps subtract whole fen,
 	// so rounding here equals rounding at the end.
-	if len(it.Conditions) == 0 {
+	if len(it.Conditions) == 0 || itemMissing {
 		st.bind(it, cl, date)
 	}
 	exact, err := evalRat(it.ceilProg, &st.act)

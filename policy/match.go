@@ -54,7 +54,7 @@ func (b *Bundle) Match(date Date, p *Profile) MatchResult {
 	st := evalState{b: b, c: &c, history: p.History, noTrace: true}
 	for _, spec := range b.EnterpriseFacts {
 		r, ok := p.Facts[spec.Name]
-		if !ok || (r.IsNull && spec.Type != TypeRecords) {
+		if !ok || r.IsNull { // null is unknown, like absent ([] means none)
 			continue
 		}
 		v, e := ConvertFact(spec, r, spec.Name)
@@ -75,7 +75,7 @@ func (b *Bundle) Match(date Date, p *Profile) MatchResult {
 			if !ok {
 				r, ok = p.Facts[spec.Name]
 			}
-			if !ok || (r.IsNull && spec.Type != TypeRecords) {
+			if !ok || r.IsNull { // null is unknown, like absent ([] means none)
 				continue
 			}
 			v, e := ConvertFact(spec, r, it.ID+"."+spec.Name)
