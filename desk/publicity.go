@@ -23,7 +23,7 @@ type Publicity struct {
 	Ends     string          `json:"ends"`
 	Workdays int             `json:"workdays"`
 	State    string          `json:"state"`
-	Entries  []PublicityItem `json:"entries"`
+	Entries  []PublicityItem `json:"entries,omitempty"`
 }
 
 // PublicityItem is one line of a 公示 list, as the public sees it.
