@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"policydesk/apperr"
+	"policydesk/audit"
 	"policydesk/store"
 	"policydesk/uscc"
 )
@@ -118,9 +120,12 @@ type Event struct {
 	At      time.Time
 	Actor   Principal // who acted; anonymous for a failed login
 	Action  string    // user.add, user.disable, user.enable, user.password, login.lockout, session.logout_everywhere
+	Entity  string    // "user" or "login_throttle"
 	Subject string    // the user id, or the throttled subject (login:…, ip:…)
-	Before  any       // the state before, when there is one
-	After   any       // the state after
+	// Enterprise is the USCC of the user concerned, when it has one.
+	Enterprise string
+	Before     any // the state before, when there is one
+	After      any // the state after
 }
 
 // Options tune a Store. Zero fields take the defaults.
@@ -141,10 +146,13 @@ type Options struct {
 	// ValidDepartment says whether a reviewer's department exists (the
 	// policy bundle knows); by default any lower-case identifier passes.
 	ValidDepartment func(id string) bool
-	// Audit records an event in tx; see recordAudit.
-	Audit  func(ctx context.Context, tx *store.Tx, e Event) error
-	Now    func() time.Time // for AddUser and friends; time.Now by default
-	Logger *slog.Logger
+	// Audit, when set, records events in place of audit.Append (tests).
+	Audit func(ctx context.Context, tx *store.Tx, e Event) error
+	// RequestID returns the id of the request ctx belongs to, for audit
+	// rows (the server passes web.RequestID).
+	RequestID func(ctx context.Context) string
+	Now       func() time.Time // for AddUser and friends; time.Now by default
+	Logger    *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -191,20 +199,44 @@ func NewStoreWithOptions(db *store.DB, opt Options) *Store {
 	return &Store{db: db, opt: opt.withDefaults()}
 }
 
+// SetAudit sets the function that records auth's events in the audit
+// trail (Options.Audit), for wiring done after the store exists. Call it
+// before the store is used.
+func (s *Store) SetAudit(fn func(ctx context.Context, tx *store.Tx, e Event) error) { s.opt.Audit = fn }
+
 // Options returns the options in effect.
 func (s *Store) Options() Options { return s.opt }
 
 // recordAudit is the one place where auth writes to the audit trail, in
-// the transaction of the change it records. It calls Options.Audit, which
-// the server wires to the audit package (audit.Append); with none, changes
-// are only logged.
+// the transaction of the change it records: audit.Append, hash-chained
+// with everything else. Options.Audit replaces it (tests).
 func (s *Store) recordAudit(ctx context.Context, tx *store.Tx, e Event) error {
-	if s.opt.Audit == nil {
-		s.opt.Logger.LogAttrs(ctx, slog.LevelInfo, "auth event", slog.String("action", e.Action),
-			slog.String("subject", e.Subject), slog.String("actor", e.Actor.UserID))
-		return nil
+	if s.opt.Audit != nil {
+		return s.opt.Audit(ctx, tx, e)
 	}
-	return s.opt.Audit(ctx, tx, e)
+	entry := audit.Entry{
+		At: e.At, ActorID: e.Actor.UserID, ActorRole: string(e.Actor.Role), Action: e.Action,
+		Entity: e.Entity, EntityID: e.Subject, Enterprise: e.Enterprise,
+	}
+	if e.Actor.Anonymous() {
+		entry.ActorID, entry.ActorRole = "anonymous", "public"
+	}
+	if s.opt.RequestID != nil {
+		entry.RequestID = s.opt.RequestID(ctx)
+	}
+	var err error
+	if e.Before != nil {
+		if entry.Before, err = json.Marshal(e.Before); err != nil {
+			return err
+		}
+	}
+	if e.After != nil {
+		if entry.After, err = json.Marshal(e.After); err != nil {
+			return err
+		}
+	}
+	_, err = audit.Append(ctx, tx, entry)
+	return err
 }
 
 var (

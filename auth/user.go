@@ -62,7 +62,7 @@ func (s *Store) AddUser(ctx context.Context, tx *store.Tx, u User, password stri
 		if err != nil {
 			return err
 		}
-		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "user.add", Subject: u.ID, After: u})
+		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "user.add", Entity: "user", Subject: u.ID, Enterprise: u.Enterprise, After: u})
 	}
 	if tx != nil {
 		err = insert(tx)
@@ -159,7 +159,7 @@ func (s *Store) SetDisabled(ctx context.Context, tx *store.Tx, id string, disabl
 		}
 		after := u
 		after.Disabled = disabled
-		return s.recordAudit(ctx, tx, Event{At: now, Actor: actor, Action: action, Subject: id, Before: u, After: after})
+		return s.recordAudit(ctx, tx, Event{At: now, Actor: actor, Action: action, Entity: "user", Subject: id, Enterprise: u.Enterprise, Before: u, After: after})
 	}
 	if tx != nil {
 		return run(tx)
@@ -188,7 +188,7 @@ func (s *Store) SetPassword(ctx context.Context, tx *store.Tx, id, password stri
 		if _, err := tx.Exec(ctx, `DELETE FROM auth_sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
-		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "user.password", Subject: id})
+		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "user.password", Entity: "user", Subject: id})
 	}
 	if tx != nil {
 		return run(tx)

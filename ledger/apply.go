@@ -39,12 +39,10 @@ type batch struct {
 	accounts map[string]*Account      // accounts created or changed here
 	pending  map[string]*pendingState // pending transfers loaded, created or resolved here
 	existing map[string]stored        // transfers already in the database
-	grants   map[string][]byte        // grant id → hash, existing or new
 
 	transfers []Transfer // new, in seq order
 	hashes    [][]byte   // their body hashes
 	byID      map[string]int
-	newGrants []*grantRow
 
 	undo []func() // journal of the current unit, to roll it back
 }
@@ -55,7 +53,6 @@ func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
 		accounts: map[string]*Account{},
 		pending:  map[string]*pendingState{},
 		existing: map[string]stored{},
-		grants:   map[string][]byte{},
 		byID:     map[string]int{},
 	}
 }
@@ -147,16 +144,6 @@ func (b *batch) applyUnit(u *unit) {
 			break
 		}
 	}
-	grantNew := false
-	if fail == nil && u.grant != nil {
-		if h, ok := b.grants[u.grant.ID]; ok {
-			if !bytes.Equal(h, u.grant.Hash) {
-				fail = newError(CodeConflict, u.grant.ID, "grant exists with a different amount, caps, pool or expiry")
-			}
-		} else {
-			grantNew = true
-		}
-	}
 	if fail == nil {
 		for i := range u.transfers {
 			t := &u.transfers[i]
@@ -173,12 +160,6 @@ func (b *batch) applyUnit(u *unit) {
 		}
 	}
 	if fail == nil {
-		if grantNew {
-			g := u.grant
-			g.CreatedAt = b.now
-			b.grants[g.ID] = g.Hash
-			b.newGrants = append(b.newGrants, g)
-		}
 		return
 	}
 	for i := len(b.undo) - 1; i >= 0; i-- {
@@ -192,9 +173,6 @@ func (b *batch) applyUnit(u *unit) {
 	}
 	for i := range u.transferResults {
 		u.transferResults[i] = Result{ID: u.transfers[i].ID, Err: linked}
-	}
-	if failAt < 0 {
-		return // the grant conflicted: every transfer reports linked_event_failed
 	}
 	if failAt < len(u.accounts) {
 		u.accountResults[failAt].Err = fail
@@ -295,8 +273,10 @@ func (b *batch) transfer(t *Transfer) (Result, *Error) {
 			return r, newError(CodeExpired, t.PendingID, "the pending transfer expired")
 		case p.resolved != 0:
 			return r, newError(CodeAlreadyResolved, t.PendingID, "the pending transfer is already resolved")
-		case p.expires != 0 && b.now >= p.expires:
+		case p.expires != 0 && b.now >= p.expires && !isExpiry(t, p):
 			return r, newError(CodeExpired, t.PendingID, "the pending transfer expired")
+		case isExpiry(t, p) && (p.expires == 0 || b.now < p.expires):
+			return r, newError(CodeInvalid, t.ID, "only the ledger voids a pending transfer by expiry, at its deadline")
 		case t.kind() == PostPending && t.Amount == 0:
 			return r, newError(CodeInvalid, t.ID, "amount must be positive")
 		case t.kind() == PostPending && t.Amount > p.amount:
@@ -313,7 +293,7 @@ func (b *batch) transfer(t *Transfer) (Result, *Error) {
 			e.Amount = p.amount
 		}
 		np := *p
-		np.resolved, np.expired = t.kind(), t.Code == TransferExpire && t.kind() == VoidPending && t.ID == ExpireID(p.id)
+		np.resolved, np.expired = t.kind(), isExpiry(t, p)
 		b.putPending(&np)
 		if err := b.move(dr, cr, t.kind(), e.Amount, p.amount, t.ID); err != nil {
 			return r, err
@@ -411,4 +391,9 @@ func checkBounds(a *Account, id string) *Error {
 		return newError(CodeExceedsCap, a.Key, "transfer %s would exceed the cap (available %d fen)", id, a.Available())
 	}
 	return newError(CodeInsufficientFunds, a.Key, "transfer %s exceeds what the account holds (available %d fen)", id, a.Available())
+}
+
+// isExpiry reports whether t is the ledger's void of p at its deadline.
+func isExpiry(t *Transfer, p *pendingState) bool {
+	return t.kind() == VoidPending && t.Code == TransferExpire && t.ID == ExpireID(p.id)
 }

@@ -23,7 +23,9 @@ func (l *Ledger) run() {
 			l.failQueued()
 			return
 		case <-timer.C:
-			l.process(nil)
+			if len(l.expiries) > 0 && l.expiries[0].at <= unixNano(l.opts.Now()) {
+				l.process(nil)
+			}
 			continue
 		case first = <-l.in:
 		}
@@ -71,13 +73,14 @@ func (l *Ledger) failQueued() {
 }
 
 // untilNextExpiry is how long the batcher may sleep before a pending
-// transfer expires.
+// transfer expires. It wakes at least every second while any is pending,
+// so that a clock that jumps (or a test's clock) is noticed.
 func (l *Ledger) untilNextExpiry() time.Duration {
 	if len(l.expiries) == 0 {
 		return time.Hour
 	}
 	d := time.Duration(l.expiries[0].at - unixNano(l.opts.Now()))
-	return max(d, time.Millisecond)
+	return min(max(d, time.Millisecond), time.Second)
 }
 
 // process applies one batch in one transaction and answers its callers.

@@ -89,3 +89,6 @@ func countRows(t testing.TB, db *store.DB, table string) int {
 	}
 	return n
 }
+
+// errorsAs is errors.As for *Error.
+func errorsAs(err error, target **Error) bool { return errors.As(err, target) }

@@ -77,10 +77,11 @@ type Ledger struct {
 	once   sync.Once
 
 	// owned by the batcher goroutine
-	version  int64               // ledger_meta.version last seen; -1: unknown, reload
-	seq      int64               // last transfer seq
-	accounts map[string]*Account // cache of committed balances
-	expiries expiryHeap          // open pending transfers with an expiry
+	version  int64                  // ledger_meta.version last seen; -1: unknown, reload
+	seq      int64                  // last transfer seq
+	accounts map[string]*Account    // cache of committed balances
+	expiries expiryHeap             // open pending transfers with an expiry
+	stmts    map[string]*store.Stmt // prepared multi-row writes
 
 	// capLimits remembers caps known to be funded (key → limit) so that
 	// Reserve need not resend their funding transfer. A cap's limit never
@@ -127,6 +128,11 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Ledger, error) {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		version: -1,
+		stmts:   map[string]*store.Stmt{},
+	}
+	if err := l.prepareWrites(ctx); err != nil {
+		cancel()
+		return nil, err
 	}
 	go l.run()
 	return l, nil
@@ -139,6 +145,9 @@ func (l *Ledger) Close() error {
 		close(l.quit)
 		<-l.done
 		l.cancel()
+		for _, s := range l.stmts {
+			s.Close()
+		}
 	})
 	return nil
 }
@@ -152,7 +161,6 @@ func (l *Ledger) DB() *store.DB { return l.db }
 type unit struct {
 	accounts  []Account
 	transfers []Transfer
-	grant     *grantRow
 
 	accountResults  []Result
 	transferResults []Result

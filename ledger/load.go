@@ -71,9 +71,10 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 	keys := map[string]bool{}
 	ids := map[string]bool{}
 	pend := map[string]bool{}
-	grants := map[string]bool{}
+	// Malformed keys and ids never reach SQL (PostgreSQL refuses invalid
+	// UTF-8 and would fail the whole batch); applyUnit refuses them.
 	wantKey := func(k string) {
-		if k != "" && b.l.accounts[k] == nil {
+		if validKey(k) && b.l.accounts[k] == nil {
 			keys[k] = true
 		}
 	}
@@ -82,16 +83,17 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 			wantKey(a.Key)
 		}
 		for _, t := range u.transfers {
-			ids[t.ID] = true
+			if validKey(t.ID) {
+				ids[t.ID] = true
+			}
 			if t.PendingID != "" {
-				pend[t.PendingID] = true
+				if validKey(t.PendingID) {
+					pend[t.PendingID] = true
+				}
 			} else {
 				wantKey(t.DebitAccount)
 				wantKey(t.CreditAccount)
 			}
-		}
-		if u.grant != nil {
-			grants[u.grant.ID] = true
 		}
 	}
 	for id := range pend {
@@ -100,10 +102,7 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 	if err := b.loadTransfers(ctx, ids, pend, keys); err != nil {
 		return err
 	}
-	if err := b.loadAccounts(ctx, keys); err != nil {
-		return err
-	}
-	return b.loadGrants(ctx, grants)
+	return b.loadAccounts(ctx, keys)
 }
 
 // loadTransfers reads the transfers with the given ids; for those in pend
@@ -111,9 +110,10 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 // their accounts to keys.
 func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bool) error {
 	var open []string
-	err := inChunks(ids, func(part []any) error {
+	err := inChunks(ids, func(part []string) error {
+		cond, args := store.InList(b.tx.Dialect(), "id", part)
 		rows, err := b.tx.Query(ctx, `SELECT id, seq, created_at, hash, flags, debit_account, credit_account, amount, expires_at
-			FROM ledger_transfers WHERE id IN (`+store.Placeholders(len(part))+`)`, part...)
+			FROM ledger_transfers WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -154,8 +154,9 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 	for _, id := range open {
 		set[id] = true
 	}
-	return inChunks(set, func(part []any) error {
-		rows, err := b.tx.Query(ctx, `SELECT pending_id, flags, code, id FROM ledger_transfers WHERE pending_id IN (`+store.Placeholders(len(part))+`)`, part...)
+	return inChunks(set, func(part []string) error {
+		cond, args := store.InList(b.tx.Dialect(), "pending_id", part)
+		rows, err := b.tx.Query(ctx, `SELECT pending_id, flags, code, id FROM ledger_transfers WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -177,9 +178,9 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 // loadAccounts reads accounts into the cache: read under the ledger lock,
 // they are the committed truth whatever this batch then does.
 func (b *batch) loadAccounts(ctx context.Context, keys map[string]bool) error {
-	return inChunks(keys, func(part []any) error {
-		rows, err := b.tx.Query(ctx, `SELECT key, code, flags, debits_pending, debits_posted, credits_pending, credits_posted, created_at
-			FROM ledger_accounts WHERE key IN (`+store.Placeholders(len(part))+`)`, part...)
+	return inChunks(keys, func(part []string) error {
+		cond, args := store.InList(b.tx.Dialect(), "key", part)
+		rows, err := b.tx.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -190,25 +191,6 @@ func (b *batch) loadAccounts(ctx context.Context, keys map[string]bool) error {
 				return err
 			}
 			b.l.accounts[a.Key] = a
-		}
-		return rows.Err()
-	})
-}
-
-func (b *batch) loadGrants(ctx context.Context, ids map[string]bool) error {
-	return inChunks(ids, func(part []any) error {
-		rows, err := b.tx.Query(ctx, `SELECT id, hash FROM ledger_grants WHERE id IN (`+store.Placeholders(len(part))+`)`, part...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var h []byte
-			if err := rows.Scan(&id, &h); err != nil {
-				return err
-			}
-			b.grants[id] = h
 		}
 		return rows.Err()
 	})
@@ -230,8 +212,8 @@ func scanAccount(s scanner) (*Account, error) {
 }
 
 // inChunks calls fn with the set's members in slices of at most chunk.
-func inChunks(set map[string]bool, fn func(part []any) error) error {
-	part := make([]any, 0, min(len(set), chunk))
+func inChunks(set map[string]bool, fn func(part []string) error) error {
+	part := make([]string, 0, min(len(set), chunk))
 	for k := range set {
 		part = append(part, k)
 		if len(part) == chunk {

@@ -2,11 +2,7 @@ package ledger
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,24 +41,34 @@ type Reservation struct {
 	Replayed  bool      // the grant was already reserved with the same body
 }
 
-// grantRow is a grant as stored in ledger_grants.
-type grantRow struct {
-	ID, Enterprise, Item string
-	Year                 int
-	Pool, Project        string
-	Amount               int64
-	Source               string // the account debited: a pool or budget/unpooled
-	Caps                 string // JSON of []Cap, sorted by key
-	Main                 string // the pending transfer pool → payable
-	ExpiresAt            int64
-	Hash                 []byte
-	CreatedAt            int64
+// grantTerms is what a grant's reservation transfer (grant/<id>) carries
+// in its user_data, as JSON: the terms the rules engine reads back in
+// History. Being part of the transfer's body, they are covered by its
+// idempotency hash, so a reused grant id with other terms is a conflict.
+type grantTerms struct {
+	Enterprise string `json:"enterprise"`
+	Item       string `json:"item"`
+	Year       int    `json:"year"`
+	Project    string `json:"project,omitempty"`
+	Pool       string `json:"pool,omitempty"`
+	Caps       []Cap  `json:"caps,omitempty"` // sorted by key
 }
 
-func (r *grantRow) caps() ([]Cap, error) {
-	var cs []Cap
-	err := json.Unmarshal([]byte(r.Caps), &cs)
-	return cs, err
+// grantRow is a grant as read back from its reservation transfer.
+type grantRow struct {
+	grantTerms
+	ID        string
+	Amount    int64
+	Source    string // the account debited: a pool or budget/unpooled
+	Main      string // the pending transfer source → payable
+	ExpiresAt int64  // Unix ns, 0: never
+	CreatedAt int64
+}
+
+// termsJSON encodes the terms for user_data.
+func (t grantTerms) termsJSON() string {
+	b, _ := json.Marshal(t)
+	return string(b)
 }
 
 // FundPool moves amount from the pool's budget account into the pool's
@@ -100,7 +106,7 @@ func (l *Ledger) Reserve(ctx context.Context, g Grant) (Reservation, error) {
 	}
 	caps := slices.Clone(g.Caps)
 	slices.SortFunc(caps, func(a, b Cap) int { return strings.Compare(a.Key, b.Key) })
-	capsJSON, _ := json.Marshal(caps)
+	terms := grantTerms{Enterprise: g.Enterprise, Item: g.Item, Year: g.Year, Project: g.Project, Pool: g.Pool, Caps: caps}
 	source := UnpooledKey
 	sourceAcct := Account{Key: UnpooledKey, Code: AccountBudget}
 	if g.Pool != "" {
@@ -126,14 +132,11 @@ func (l *Ledger) Reserve(ctx context.Context, g Grant) (Reservation, error) {
 	main := GrantTransferID(g.ID)
 	mainAt := len(u.transfers)
 	u.transfers = append(u.transfers, Transfer{ID: main, DebitAccount: source, CreditAccount: PayableKey(g.Enterprise),
-		Amount: g.Amount, Flags: Pending, ExpiresAt: g.Expires, Code: TransferGrant, UserData: g.ID})
+		Amount: g.Amount, Flags: Pending, ExpiresAt: g.Expires, Code: TransferGrant, UserData: terms.termsJSON()})
 	for _, c := range caps {
 		u.transfers = append(u.transfers, Transfer{ID: grantCapID(g.ID, c.Key), DebitAccount: c.Key, CreditAccount: CapUsedKey,
 			Amount: g.Amount, Flags: Pending, ExpiresAt: g.Expires, Code: TransferGrantCap, UserData: g.ID})
 	}
-	u.grant = &grantRow{ID: g.ID, Enterprise: g.Enterprise, Item: g.Item, Year: g.Year, Pool: g.Pool, Project: g.Project,
-		Amount: g.Amount, Source: source, Caps: string(capsJSON), Main: main, ExpiresAt: unixNano(g.Expires)}
-	u.grant.Hash = grantHash(u.grant)
 	if err := l.submit(ctx, u); err != nil {
 		return Reservation{}, err
 	}
@@ -180,23 +183,6 @@ func (g *Grant) validate() error {
 		seen[c.Key] = true
 	}
 	return nil
-}
-
-// grantHash covers everything Reserve was told, so that a reused grant id
-// with another amount, pool, project, expiry or caps is a conflict.
-func grantHash(r *grantRow) []byte {
-	h := sha256.New()
-	var buf [8]byte
-	for _, s := range []string{"grant/v1", r.Enterprise, r.Item, r.Pool, r.Project, r.Caps} {
-		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
-		h.Write(buf[:])
-		h.Write([]byte(s))
-	}
-	for _, n := range []int64{int64(r.Year), r.Amount, r.ExpiresAt} {
-		binary.BigEndian.PutUint64(buf[:], uint64(n))
-		h.Write(buf[:])
-	}
-	return h.Sum(nil)
 }
 
 // Pay posts a grant's reservations at payment: amount (≤ the reserved
@@ -276,24 +262,29 @@ func (l *Ledger) Claw(ctx context.Context, grantID string, amount int64, id stri
 	return asError(u.err)
 }
 
-// grant reads a grant's record.
+// grant reads a grant back from its reservation transfer.
 func (l *Ledger) grant(ctx context.Context, id string) (*grantRow, []Cap, error) {
-	var r grantRow
-	var expires sql.NullInt64
-	err := l.db.QueryRow(ctx, `SELECT `+grantColumns+` FROM ledger_grants WHERE id = ?`, id).Scan(
-		&r.ID, &r.Enterprise, &r.Item, &r.Year, &r.Pool, &r.Project, &r.Amount, &r.Source, &r.Caps, &r.Main, &expires, &r.Hash, &r.CreatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
+	ts, err := l.LookupTransfers(ctx, GrantTransferID(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ts) == 0 || ts[0].Code != TransferGrant || ts[0].Flags != Pending {
 		return nil, nil, newError(CodeNotFound, id, "no grant with this id")
 	}
+	r, err := grantFrom(id, &ts[0])
 	if err != nil {
 		return nil, nil, internal(err)
 	}
-	r.ExpiresAt = expires.Int64
-	caps, err := r.caps()
-	if err != nil {
-		return nil, nil, internal(fmt.Errorf("grant %s: caps: %w", id, err))
+	return r, r.Caps, nil
+}
+
+// grantFrom rebuilds a grant from its reservation transfer.
+func grantFrom(id string, t *Transfer) (*grantRow, error) {
+	r := &grantRow{ID: id, Amount: t.Amount, Source: t.DebitAccount, Main: t.ID, ExpiresAt: unixNano(t.ExpiresAt), CreatedAt: unixNano(t.CreatedAt)}
+	if err := json.Unmarshal([]byte(t.UserData), &r.grantTerms); err != nil {
+		return nil, fmt.Errorf("grant %s: terms: %w", id, err)
 	}
-	return &r, caps, nil
+	return r, nil
 }
 
 // asError turns a nil *Error into a nil error (not a typed nil).

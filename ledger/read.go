@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"policydesk/store"
@@ -55,11 +56,14 @@ func (l *Ledger) PoolRemaining(ctx context.Context, pool string, year int) (int6
 func (l *Ledger) LookupAccounts(ctx context.Context, keys ...string) ([]Account, error) {
 	set := map[string]bool{}
 	for _, k := range keys {
-		set[k] = true
+		if validKey(k) {
+			set[k] = true
+		}
 	}
 	found := map[string]*Account{}
-	err := inChunks(set, func(part []any) error {
-		rows, err := l.db.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE key IN (`+store.Placeholders(len(part))+`)`, part...)
+	err := inChunks(set, func(part []string) error {
+		cond, args := store.InList(l.db.Dialect(), "key", part)
+		rows, err := l.db.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -91,11 +95,14 @@ func (l *Ledger) LookupAccounts(ctx context.Context, keys ...string) ([]Account,
 func (l *Ledger) LookupTransfers(ctx context.Context, ids ...string) ([]Transfer, error) {
 	set := map[string]bool{}
 	for _, id := range ids {
-		set[id] = true
+		if validKey(id) {
+			set[id] = true
+		}
 	}
 	found := map[string]*Transfer{}
-	err := inChunks(set, func(part []any) error {
-		rows, err := l.db.Query(ctx, `SELECT `+transferReadColumns+` FROM ledger_transfers WHERE id IN (`+store.Placeholders(len(part))+`)`, part...)
+	err := inChunks(set, func(part []string) error {
+		cond, args := store.InList(l.db.Dialect(), "id", part)
+		rows, err := l.db.Query(ctx, `SELECT `+transferReadColumns+` FROM ledger_transfers WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -181,13 +188,16 @@ func (g Granted) Held() int64 {
 // History returns an enterprise's grants, oldest first. An enterprise
 // without grants has an empty history, not an error.
 func (l *Ledger) History(ctx context.Context, enterprise string) ([]Granted, error) {
-	rows, err := l.db.Query(ctx, `SELECT g.id, g.item, g.year, g.project, g.pool, g.amount, g.created_at, g.expires_at,
+	if !validKey(enterprise) {
+		return []Granted{}, nil
+	}
+	rows, err := l.db.Query(ctx, `SELECT `+prefixed("g.", transferReadColumns)+`,
 			r.flags, r.amount, r.code, r.id, p.debits_posted
-		FROM ledger_grants g
-		LEFT JOIN ledger_transfers r ON r.pending_id = g.main_transfer
-		LEFT JOIN ledger_accounts p ON p.key = 'paid/' || g.id
-		WHERE g.enterprise = ?
-		ORDER BY g.created_at, g.id`, enterprise)
+		FROM ledger_transfers g
+		LEFT JOIN ledger_transfers r ON r.pending_id = g.id
+		LEFT JOIN ledger_accounts p ON p.key = 'paid/' || substr(g.id, 7)
+		WHERE g.credit_account = ? AND g.code = 3
+		ORDER BY g.seq`, PayableKey(enterprise))
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -195,25 +205,35 @@ func (l *Ledger) History(ctx context.Context, enterprise string) ([]Granted, err
 	out := []Granted{}
 	for rows.Next() {
 		var (
-			g                      Granted
-			created                int64
+			t                      Transfer
+			pending                sql.NullString
 			expires                sql.NullInt64
+			flags, created         int64
+			hash                   []byte
 			rflags, ramount, rcode sql.NullInt64
 			rid                    sql.NullString
 			clawed                 sql.NullInt64
 		)
-		if err := rows.Scan(&g.GrantID, &g.Item, &g.Year, &g.Project, &g.Pool, &g.Reserved, &created, &expires,
+		if err := rows.Scan(&t.Seq, &t.ID, &t.DebitAccount, &t.CreditAccount, &t.Amount, &pending, &flags, &expires, &t.Code, &t.UserData, &hash, &created,
 			&rflags, &ramount, &rcode, &rid, &clawed); err != nil {
 			return nil, internal(err)
 		}
-		g.CreatedAt, g.ExpiresAt = fromNano(created), fromNano(expires.Int64)
-		g.Clawed = clawed.Int64
+		if !strings.HasPrefix(t.ID, "grant/") {
+			continue // code 3 used by someone else: not one of ours
+		}
+		t.Flags, t.ExpiresAt, t.CreatedAt = TransferFlags(flags), fromNano(expires.Int64), fromNano(created)
+		gr, err := grantFrom(strings.TrimPrefix(t.ID, "grant/"), &t)
+		if err != nil {
+			return nil, internal(err)
+		}
+		g := Granted{GrantID: gr.ID, Item: gr.Item, Year: gr.Year, Project: gr.Project, Pool: gr.Pool, Reserved: gr.Amount,
+			CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Clawed: clawed.Int64}
 		switch {
 		case !rflags.Valid:
 			g.State = StateReserved
 		case TransferFlags(rflags.Int64) == PostPending:
 			g.State, g.Posted = StatePaid, ramount.Int64
-		case int32(rcode.Int64) == TransferExpire && rid.String == ExpireID(GrantTransferID(g.GrantID)):
+		case int32(rcode.Int64) == TransferExpire && rid.String == ExpireID(t.ID):
 			g.State = StateExpired
 		default:
 			g.State = StateReleased
@@ -224,4 +244,13 @@ func (l *Ledger) History(ctx context.Context, enterprise string) ([]Granted, err
 		return nil, internal(err)
 	}
 	return out, nil
+}
+
+// prefixed qualifies a column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = alias + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }

@@ -62,14 +62,11 @@ func (l *Ledger) Redeem(ctx context.Context, grantID string, amount int64, nextI
 		expires := fromNano(g.ExpiresAt)
 		mainAt = len(u.transfers)
 		u.transfers = append(u.transfers, Transfer{ID: GrantTransferID(nextID), DebitAccount: g.Source, CreditAccount: PayableKey(g.Enterprise),
-			Amount: rest, Flags: Pending, ExpiresAt: expires, Code: TransferGrant, UserData: nextID})
+			Amount: rest, Flags: Pending, ExpiresAt: expires, Code: TransferGrant, UserData: g.grantTerms.termsJSON()})
 		for _, c := range caps {
 			u.transfers = append(u.transfers, Transfer{ID: grantCapID(nextID, c.Key), DebitAccount: c.Key, CreditAccount: CapUsedKey,
 				Amount: rest, Flags: Pending, ExpiresAt: expires, Code: TransferGrantCap, UserData: nextID})
 		}
-		u.grant = &grantRow{ID: nextID, Enterprise: g.Enterprise, Item: g.Item, Year: g.Year, Pool: g.Pool, Project: g.Project,
-			Amount: rest, Source: g.Source, Caps: g.Caps, Main: GrantTransferID(nextID), ExpiresAt: g.ExpiresAt}
-		u.grant.Hash = grantHash(u.grant)
 	}
 	if err := l.submit(ctx, u); err != nil {
 		return Redeemed{}, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 
 	"policydesk/store"
 )
@@ -249,27 +250,47 @@ func verifyTransfer(r *Report, t *Transfer, computed map[string]*Account, pendin
 	*dr, *cr = d, c
 }
 
-// verifyGrants checks that each grant's reservation is its main transfer.
+// verifyGrants checks that each grant reservation carries readable terms
+// and that its cap reservations exist with the same amount, expiry and
+// state: the linked set was written whole.
 func verifyGrants(ctx context.Context, tx *store.Tx, r *Report) error {
-	rows, err := tx.Query(ctx, `SELECT g.id, g.amount, g.source_account, t.amount, t.flags, t.code, t.debit_account
-		FROM ledger_grants g LEFT JOIN ledger_transfers t ON t.id = g.main_transfer`)
+	rows, err := tx.Query(ctx, `SELECT `+transferReadColumns+` FROM ledger_transfers WHERE code = 3 ORDER BY seq`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	var grants []*grantRow
 	for rows.Next() {
-		var id, source string
-		var amount int64
-		var tAmount, tFlags, tCode sql.NullInt64
-		var tDebit sql.NullString
-		if err := rows.Scan(&id, &amount, &source, &tAmount, &tFlags, &tCode, &tDebit); err != nil {
+		t, _, err := scanTransfer(rows)
+		if err != nil {
+			rows.Close()
 			return err
 		}
-		r.Grants++
-		if !tAmount.Valid || tAmount.Int64 != amount || TransferFlags(tFlags.Int64) != Pending ||
-			int32(tCode.Int64) != TransferGrant || tDebit.String != source {
-			r.add("grant", id, "its reservation is missing or differs from the grant")
+		if !strings.HasPrefix(t.ID, "grant/") {
+			continue
+		}
+		id := strings.TrimPrefix(t.ID, "grant/")
+		g, err := grantFrom(id, t)
+		if err != nil || t.Flags != Pending || t.CreditAccount != PayableKey(g.Enterprise) {
+			r.add("grant", id, "the reservation's terms are unreadable or do not match its accounts")
+			continue
+		}
+		grants = append(grants, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	r.Grants = len(grants)
+	for _, g := range grants {
+		for _, c := range g.grantTerms.Caps {
+			var amount int64
+			var expires sql.NullInt64
+			var debit string
+			err := tx.QueryRow(ctx, `SELECT amount, expires_at, debit_account FROM ledger_transfers WHERE id = ?`, grantCapID(g.ID, c.Key)).Scan(&amount, &expires, &debit)
+			if err != nil || amount != g.Amount || expires.Int64 != g.ExpiresAt || debit != c.Key {
+				r.add("grant", g.ID, "the reservation of cap %s is missing or differs from the grant's", c.Key)
+			}
 		}
 	}
-	return rows.Err()
+	return nil
 }

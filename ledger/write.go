@@ -3,16 +3,17 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"math/bits"
 
 	"policydesk/store"
 )
 
-// rowsPerStatement bounds multi-row statements: 200 rows × 12 columns
+// maxRowsPerStatement bounds multi-row statements: 256 rows × 12 columns
 // stays far below SQLite's 32766 and PostgreSQL's 65535 parameters.
-const rowsPerStatement = 200
+const maxRowsPerStatement = 256
 
-// write stores the batch: changed accounts, new transfers, new grants, and
-// the ledger's new version. Nothing is written for a batch that changed
+// write stores the batch: changed accounts, new transfers, and the
+// ledger's new version. Nothing is written for a batch that changed
 // nothing (all refusals or replays).
 func (b *batch) write(ctx context.Context) error {
 	if len(b.transfers) == 0 && len(b.accounts) == 0 {
@@ -24,33 +25,74 @@ func (b *batch) write(ctx context.Context) error {
 	if err := b.writeTransfers(ctx); err != nil {
 		return fmt.Errorf("ledger: write transfers: %w", err)
 	}
-	if err := b.writeGrants(ctx); err != nil {
-		return fmt.Errorf("ledger: write grants: %w", err)
-	}
 	if _, err := b.tx.Exec(ctx, `UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1`, b.l.version+1, b.seq); err != nil {
 		return fmt.Errorf("ledger: write meta: %w", err)
 	}
 	return nil
 }
 
+// rowChunks splits n rows into statements of power-of-two sizes, so that a
+// handful of prepared statements serve every batch size.
+func rowChunks(n int) []int {
+	var out []int
+	for n > 0 {
+		k := min(1<<(bits.Len(uint(n))-1), maxRowsPerStatement)
+		out = append(out, k)
+		n -= k
+	}
+	return out
+}
+
+// prepareWrites prepares SQLite's multi-row writes of every chunk size. It
+// runs in New, outside any transaction: on SQLite the writer pool has one
+// connection, which a batch's transaction holds.
+func (l *Ledger) prepareWrites(ctx context.Context) error {
+	if l.db.Dialect() == store.Postgres {
+		return nil // PostgreSQL takes arrays through unnest instead
+	}
+	for n := 1; n <= maxRowsPerStatement; n *= 2 {
+		for _, kind := range []string{"accounts", "transfers"} {
+			var q string
+			switch kind {
+			case "accounts":
+				q = `INSERT INTO ledger_accounts (` + accountColumns + `) VALUES ` + placeholderRows(n, 8) + `
+					ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
+					credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`
+			case "transfers":
+				q = `INSERT INTO ledger_transfers (` + transferColumns + `) VALUES ` + placeholderRows(n, 12)
+			}
+			s, err := l.db.Prepare(ctx, q)
+			if err != nil {
+				return fmt.Errorf("ledger: prepare: %w", err)
+			}
+			l.stmts[fmt.Sprintf("%s/%d", kind, n)] = s
+		}
+	}
+	return nil
+}
+
+// stmt returns the prepared write of n rows (n a power of two).
+func (l *Ledger) stmt(kind string, n int) *store.Stmt {
+	return l.stmts[fmt.Sprintf("%s/%d", kind, n)]
+}
+
 // writeAccounts upserts every account the batch created or changed. Only
 // balances change on conflict: an account's identity is fixed (and a
 // trigger refuses any other update).
 func (b *batch) writeAccounts(ctx context.Context) error {
+	if b.tx.Dialect() == store.Postgres {
+		return b.writeAccountsPG(ctx)
+	}
 	rows := make([]*Account, 0, len(b.accounts))
 	for _, a := range b.accounts {
 		rows = append(rows, a)
 	}
-	for len(rows) > 0 {
-		n := min(len(rows), rowsPerStatement)
+	for _, n := range rowChunks(len(rows)) {
 		args := make([]any, 0, n*8)
 		for _, a := range rows[:n] {
 			args = append(args, a.Key, a.Code, int64(a.Flags), a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted, unixNano(a.CreatedAt))
 		}
-		_, err := b.tx.Exec(ctx, `INSERT INTO ledger_accounts (`+accountColumns+`) VALUES `+placeholderRows(n, 8)+`
-			ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
-			credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`, args...)
-		if err != nil {
+		if _, err := b.tx.ExecStmt(ctx, b.l.stmt("accounts", n), args...); err != nil {
 			return err
 		}
 		rows = rows[n:]
@@ -58,20 +100,37 @@ func (b *batch) writeAccounts(ctx context.Context) error {
 	return nil
 }
 
+func (b *batch) writeAccountsPG(ctx context.Context) error {
+	n := len(b.accounts)
+	var (
+		key                     = make([]string, 0, n)
+		code, flags             = make([]int32, 0, n), make([]int32, 0, n)
+		dp, dpo, cp, cpo, creat = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	)
+	for _, a := range b.accounts {
+		key, code, flags = append(key, a.Key), append(code, a.Code), append(flags, int32(a.Flags))
+		dp, dpo, cp, cpo = append(dp, a.DebitsPending), append(dpo, a.DebitsPosted), append(cp, a.CreditsPending), append(cpo, a.CreditsPosted)
+		creat = append(creat, unixNano(a.CreatedAt))
+	}
+	_, err := b.tx.Exec(ctx, `INSERT INTO ledger_accounts (`+accountColumns+`)
+		SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
+		ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
+		credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`,
+		key, code, flags, dp, dpo, cp, cpo, creat)
+	return err
+}
+
 const transferColumns = `seq, id, debit_account, credit_account, amount, pending_id, flags, expires_at, code, user_data, hash, created_at`
 
 // writeTransfers inserts the new transfers in seq order. PostgreSQL takes
-// them as 12 arrays through unnest — one statement text whatever the
-// batch size, so pgx's statement cache keeps it prepared; SQLite takes
-// multi-row VALUES.
+// them as 12 arrays through unnest — one statement whatever the batch
+// size, one round trip; SQLite takes prepared multi-row VALUES.
 func (b *batch) writeTransfers(ctx context.Context) error {
 	if b.tx.Dialect() == store.Postgres {
 		return b.writeTransfersPG(ctx)
 	}
-	ts := b.transfers
-	hs := b.hashes
-	for len(ts) > 0 {
-		n := min(len(ts), rowsPerStatement)
+	ts, hs := b.transfers, b.hashes
+	for _, n := range rowChunks(len(ts)) {
 		args := make([]any, 0, n*12)
 		for i, t := range ts[:n] {
 			var pending, expires any
@@ -83,7 +142,7 @@ func (b *batch) writeTransfers(ctx context.Context) error {
 			}
 			args = append(args, t.Seq, t.ID, t.DebitAccount, t.CreditAccount, t.Amount, pending, int64(t.Flags), expires, int64(t.Code), t.UserData, hs[i], unixNano(t.CreatedAt))
 		}
-		if _, err := b.tx.Exec(ctx, `INSERT INTO ledger_transfers (`+transferColumns+`) VALUES `+placeholderRows(n, 12), args...); err != nil {
+		if _, err := b.tx.ExecStmt(ctx, b.l.stmt("transfers", n), args...); err != nil {
 			return err
 		}
 		ts, hs = ts[n:], hs[n:]
@@ -110,26 +169,4 @@ func (b *batch) writeTransfersPG(ctx context.Context) error {
 		AS t(seq, id, debit, credit, amount, pending, flags, expires, code, userdata, hash, created)`,
 		seq, id, debit, credit, amount, pending, flags, expires, code, user, b.hashes, created)
 	return err
-}
-
-const grantColumns = `id, enterprise, item, year, pool, project, amount, source_account, caps, main_transfer, expires_at, hash, created_at`
-
-func (b *batch) writeGrants(ctx context.Context) error {
-	gs := b.newGrants
-	for len(gs) > 0 {
-		n := min(len(gs), rowsPerStatement)
-		args := make([]any, 0, n*13)
-		for _, g := range gs[:n] {
-			var expires any
-			if g.ExpiresAt != 0 {
-				expires = g.ExpiresAt
-			}
-			args = append(args, g.ID, g.Enterprise, g.Item, g.Year, g.Pool, g.Project, g.Amount, g.Source, g.Caps, g.Main, expires, g.Hash, g.CreatedAt)
-		}
-		if _, err := b.tx.Exec(ctx, `INSERT INTO ledger_grants (`+grantColumns+`) VALUES `+placeholderRows(n, 13), args...); err != nil {
-			return err
-		}
-		gs = gs[n:]
-	}
-	return nil
 }

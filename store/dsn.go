@@ -21,7 +21,7 @@ type Config struct {
 	// process; NORMAL survives a killed process only (the WAL is in the OS
 	// page cache once write() returns) and is offered for benchmarks and
 	// throwaway databases.
-	Synchronous string
+	Synchronous   string
 	BusyTimeoutMS int    // SQLite busy_timeout, default 10000
 	URL           string // PostgreSQL: the URL handed to pgx
 	MaxConns      int    // PostgreSQL: pool size, default 16 (?pool_max_conns=N)
@@ -99,8 +99,17 @@ func ParseDSN(dsn string) (Config, error) {
 			}
 			cfg.MaxConns = n
 			q.Del("pool_max_conns")
-			u.RawQuery = q.Encode()
 		}
+		// Plan every execution with its actual arguments. pgx prepares and
+		// caches statements; after five runs PostgreSQL may switch to a
+		// generic plan, and one chosen while a table was small (a fresh
+		// ledger) keeps scanning it whole as it grows to millions of rows
+		// until autovacuum next analyses it. Our statements are small, so
+		// planning each time costs little and the plan stays right.
+		if q.Get("plan_cache_mode") == "" {
+			q.Set("plan_cache_mode", "force_custom_plan")
+		}
+		u.RawQuery = q.Encode()
 		cfg.URL = u.String()
 		return cfg, nil
 	}

@@ -46,7 +46,7 @@ func TestParseDSNPoolSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxConns != 4 || cfg.URL != "postgres://u@h/db?sslmode=disable" {
+	if cfg.MaxConns != 4 || cfg.URL != "postgres://u@h/db?plan_cache_mode=force_custom_plan&sslmode=disable" {
 		t.Errorf("got %+v", cfg)
 	}
 }

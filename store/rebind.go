@@ -46,3 +46,18 @@ func rebind(dialect, q string) string {
 	}
 	return b.String()
 }
+
+// InList returns a condition "col IN (…)" over vals and its arguments.
+// PostgreSQL gets "col = ANY(?)" with one text[] argument: one statement
+// text whatever the number of values, so the driver's statement cache
+// holds it; SQLite gets one placeholder per value.
+func InList(dialect, col string, vals []string) (string, []any) {
+	if dialect == Postgres {
+		return col + " = ANY(?::text[])", []any{vals}
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return col + " IN (" + placeholders(len(vals)) + ")", args
+}

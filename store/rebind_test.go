@@ -30,3 +30,14 @@ func TestPlaceholders(t *testing.T) {
 		t.Errorf("Placeholders(0) = %q", got)
 	}
 }
+
+func TestInList(t *testing.T) {
+	q, args := InList(SQLite, "id", []string{"a", "b"})
+	if q != "id IN (?, ?)" || len(args) != 2 || args[1] != "b" {
+		t.Errorf("sqlite: %q %v", q, args)
+	}
+	q, args = InList(Postgres, "id", []string{"a", "b"})
+	if q != "id = ANY(?::text[])" || len(args) != 1 {
+		t.Errorf("postgres: %q %v", q, args)
+	}
+}
