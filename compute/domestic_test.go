@@ -76,8 +76,12 @@ func TestDomesticListingVerification(t *testing.T) {
 				t.Fatalf("line %d: reasons %v, want %v (%v)", i+1, ch.Reasons, wantReasons[i], ch.Notes)
 			}
 		}
-		if u := pu.Checks[0].Uses; len(u) != 2 || u[0].Servers+u[1].Servers != 50 {
-			t.Fatalf("uses %+v", u)
+		used := 0
+		for _, u := range pu.Checks[0].Uses {
+			used += u.Servers
+		}
+		if used != 50 {
+			t.Fatalf("uses %+v", pu.Checks[0].Uses)
 		}
 		// Someone else's purchase cannot be filed under this company.
 		_, err := e.c.VerifyPurchase(ctx, e.enterprise(3, nil), "", in)

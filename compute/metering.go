@@ -302,7 +302,7 @@ func parseFixed(b []byte, scale int) (int64, string) {
 				return 0, numTooLarge
 			}
 			n = n*10 + int64(c-'0')
-		case c == '.' && frac < 0:
+		case c == '.' && frac < 0 && nd > 0:
 			frac = 0
 		default:
 			return 0, numSyntax

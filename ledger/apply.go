@@ -37,6 +37,7 @@ type batch struct {
 	seq int64 // last seq assigned
 
 	accounts map[string]*Account      // accounts created or changed here
+	created  map[string]bool          // accounts created here
 	pending  map[string]*pendingState // pending transfers loaded, created or resolved here
 	existing map[string]stored        // transfers already in the database
 
@@ -51,6 +52,7 @@ func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
 	return &batch{
 		l: l, tx: tx, now: now,
 		accounts: map[string]*Account{},
+		created:  map[string]bool{},
 		pending:  map[string]*pendingState{},
 		existing: map[string]stored{},
 		byID:     map[string]int{},
@@ -205,6 +207,8 @@ func (b *batch) ensureAccount(a *Account) (Result, *Error) {
 	}
 	na := &Account{Key: a.Key, Code: a.Code, Flags: a.Flags, CreatedAt: fromNano(b.now)}
 	b.put(na)
+	b.created[a.Key] = true
+	b.undo = append(b.undo, func() { delete(b.created, a.Key) })
 	r.CreatedAt = na.CreatedAt
 	return r, nil
 }

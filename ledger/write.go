@@ -100,24 +100,50 @@ func (b *batch) writeAccounts(ctx context.Context) error {
 	return nil
 }
 
+// writeAccountsPG inserts the accounts created in the batch and updates
+// the balances of the others, each in one statement over arrays: a plain
+// UPDATE costs PostgreSQL much less than INSERT … ON CONFLICT DO UPDATE.
 func (b *batch) writeAccountsPG(ctx context.Context) error {
-	n := len(b.accounts)
-	var (
-		key                     = make([]string, 0, n)
-		code, flags             = make([]int32, 0, n), make([]int32, 0, n)
-		dp, dpo, cp, cpo, creat = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-	)
-	for _, a := range b.accounts {
-		key, code, flags = append(key, a.Key), append(code, a.Code), append(flags, int32(a.Flags))
-		dp, dpo, cp, cpo = append(dp, a.DebitsPending), append(dpo, a.DebitsPosted), append(cp, a.CreditsPending), append(cpo, a.CreditsPosted)
-		creat = append(creat, unixNano(a.CreatedAt))
+	var ins, upd accountArrays
+	for k, a := range b.accounts {
+		if b.created[k] {
+			ins.add(a)
+		} else {
+			upd.add(a)
+		}
 	}
-	_, err := b.tx.Exec(ctx, `INSERT INTO ledger_accounts (`+accountColumns+`)
-		SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
-		ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
-		credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`,
-		key, code, flags, dp, dpo, cp, cpo, creat)
-	return err
+	if len(ins.key) > 0 {
+		if _, err := b.tx.Exec(ctx, `INSERT INTO ledger_accounts (`+accountColumns+`)
+			SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])`,
+			ins.key, ins.code, ins.flags, ins.dp, ins.dpo, ins.cp, ins.cpo, ins.created); err != nil {
+			return err
+		}
+	}
+	if len(upd.key) > 0 {
+		res, err := b.tx.Exec(ctx, `UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
+			FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(key, dp, dpo, cp, cpo)
+			WHERE a.key = v.key`, upd.key, upd.dp, upd.dpo, upd.cp, upd.cpo)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(upd.key)) {
+			return fmt.Errorf("updated %d of %d accounts (%v)", n, len(upd.key), err)
+		}
+	}
+	return nil
+}
+
+// accountArrays holds accounts column by column, for unnest.
+type accountArrays struct {
+	key                       []string
+	code, flags               []int32
+	dp, dpo, cp, cpo, created []int64
+}
+
+func (x *accountArrays) add(a *Account) {
+	x.key, x.code, x.flags = append(x.key, a.Key), append(x.code, a.Code), append(x.flags, int32(a.Flags))
+	x.dp, x.dpo, x.cp, x.cpo = append(x.dp, a.DebitsPending), append(x.dpo, a.DebitsPosted), append(x.cp, a.CreditsPending), append(x.cpo, a.CreditsPosted)
+	x.created = append(x.created, unixNano(a.CreatedAt))
 }
 
 const transferColumns = `seq, id, debit_account, credit_account, amount, pending_id, flags, expires_at, code, user_data, hash, created_at`

@@ -465,7 +465,14 @@ var itemKeys = []string{"id", "name", "name_en", "article", "departments", "revi
 func (l *loader) item(b *Bundle, file string, root *yaml.Node) *Item {
 	m, err := asMap(file, root, itemKeys)
 	if err != nil {
-		l.add(path.Base(file), err)
+		// Name the item in the problem even when a key is wrong.
+		id := strings.TrimSuffix(path.Base(file), ".yaml")
+		if loose, lerr := asMap(file, root, nil); lerr == nil {
+			if v, _ := loose.str("id", false); v != "" {
+				id = v
+			}
+		}
+		l.add(id, err)
 		return nil
 	}
 	it := &Item{File: file, Line: m.node.Line, factIndex: map[string]*FactSpec{}, paramIndex: map[string]*Parameter{}}
