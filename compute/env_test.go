@@ -47,7 +47,7 @@ var (
 )
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	db    *store.DB
 	led   *ledger.Ledger
@@ -56,7 +56,7 @@ type env struct {
 	clock *clock
 }
 
-func newEnv(t *testing.T, db *store.DB, opt compute.Options) *env {
+func newEnv(t testing.TB, db *store.DB, opt compute.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	led, err := ledger.New(ctx, db, ledger.Options{})

@@ -845,11 +845,16 @@ func (im *importer) write(res *ImportResult, good []int32) (found map[int32]stri
 const settlementInsertCols = `contract_id, import_id, line, period_start, period_end, card_milli, api_calls, amount, invoice_no, invoice_date, delivery_ref, state, created_at, updated_at`
 
 // insertRows stores rows with multi-row INSERTs of a prepared statement
-// (SQLite). ?1 and ?2 are the import id and the time, shared by all rows;
-// a conflicting invoice is skipped (DO NOTHING) and looked up afterwards.
+// (SQLite). The import id and the time, the same for every row, are
+// literals of the statement (our own id and an integer); parameters are
+// plain ? marks, since modernc's SQLite looks up a numbered parameter's
+// name at every bind, which is quadratic in a statement's parameters. A
+// conflicting invoice is skipped (DO NOTHING) and looked up afterwards.
 func (im *importer) insertRows(tx *store.Tx, importID string, good []int32) (map[int32]string, error) {
 	const perRow = 10
 	n := im.s.opt.InsertRows
+	consts := fmt.Sprintf("'%s', ", strings.ReplaceAll(importID, "'", "''"))
+	at := strconv.FormatInt(nanos(im.now), 10)
 	stmt := func(k int) string {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO compute_settlements (` + settlementInsertCols + `) VALUES `)
@@ -857,8 +862,7 @@ func (im *importer) insertRows(tx *store.Tx, importID string, good []int32) (map
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			p := 3 + i*perRow
-			fmt.Fprintf(&b, "(?%d, ?1, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, 'submitted', ?2, ?2)", p, p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9)
+			b.WriteString("(?, " + consts + "?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', " + at + ", " + at + ")")
 		}
 		b.WriteString(` ON CONFLICT (invoice_no) DO NOTHING`)
 		return b.String()
@@ -868,18 +872,17 @@ func (im *importer) insertRows(tx *store.Tx, importID string, good []int32) (map
 		return nil, err
 	}
 	defer full.Close()
-	args := make([]any, 2+n*perRow)
-	args[0], args[1] = importID, nanos(im.now)
+	args := make([]any, n*perRow)
 	var found map[int32]string
 	done := 0
 	for len(good) > 0 {
 		k := min(n, len(good))
 		chunk := good[:k]
 		good = good[k:]
-		a := args[:2+k*perRow]
+		a := args[:k*perRow]
 		for i, ri := range chunk {
 			r := &im.rows[ri]
-			o := 2 + i*perRow
+			o := i * perRow
 			a[o], a[o+1], a[o+2], a[o+3] = im.refs[r.contract].id, int64(r.line), im.date(r.start), im.date(r.end)
 			a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9] = r.card, r.calls, r.amt, r.invoice, im.date(r.idat), r.dref
 		}
