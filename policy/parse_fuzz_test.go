@@ -51,8 +51,8 @@ func FuzzCases(f *testing.F) {
 	})
 }
 
-// FuzzParseDate: accepted dates round-trip.
-func FuzzParseDate(f *testing.F) {
+// FuzzDateText: accepted dates round-trip.
+func FuzzDateText(f *testing.F) {
 	for _, s := range []string{"2025-06-30", "2024-02-29", "2025-02-29", "0000-00-00", "2025-6-3", "９９９９-01-01"} {
 		f.Add(s)
 	}

@@ -23,8 +23,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// FuzzUSCC: Validate never panics; every completed body validates.
-func FuzzUSCC(f *testing.F) {
+// FuzzValidateComplete: Validate never panics; every completed body validates.
+func FuzzValidateComplete(f *testing.F) {
 	f.Add("91110302MA01AB3C7G")
 	f.Add("91110302MA01AB3C7")
 	f.Fuzz(func(t *testing.T, s string) {
