@@ -45,7 +45,8 @@ type batch struct {
 	hashes    [][]byte   // their body hashes
 	byID      map[string]int
 
-	undo []func() // journal of the current unit, to roll it back
+	undo   []func() // journal of the current unit, to roll it back
+	popped []expiry // deadlines taken from the heap by this batch
 }
 
 func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
@@ -66,7 +67,7 @@ func (b *batch) run(ctx context.Context, subs []*submission) error {
 		return err
 	}
 	b.seq = b.l.seq
-	units := b.l.dueExpiries(b.now, b.l.opts.MaxBatch)
+	units := b.dueExpiries(b.now, b.l.opts.MaxBatch)
 	for _, s := range subs {
 		units = append(units, s.units...)
 	}

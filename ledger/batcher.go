@@ -90,6 +90,11 @@ func (l *Ledger) process(subs []*submission) {
 	now := unixNano(l.opts.Now())
 	var b *batch
 	err := l.db.Tx(l.ctx, func(tx *store.Tx) error {
+		if b != nil {
+			// store.Tx is running us again after a lost race: the
+			// previous attempt rolled back, so its expiries are due still.
+			b.giveBackExpiries()
+		}
 		b = newBatch(l, tx, now)
 		return b.run(l.ctx, subs)
 	})
@@ -131,11 +136,13 @@ func (h *expiryHeap) Pop() any {
 // dueExpiries pops the deadlines that have passed and returns a unit per
 // pending transfer that voids it. A transfer already resolved fails its
 // unit with already_resolved, which is ignored.
-func (l *Ledger) dueExpiries(now int64, limit int) []*unit {
+func (b *batch) dueExpiries(now int64, limit int) []*unit {
+	l := b.l
 	var units []*unit
 	seen := map[string]bool{}
 	for len(l.expiries) > 0 && l.expiries[0].at <= now && len(units) < limit {
 		e := heap.Pop(&l.expiries).(expiry)
+		b.popped = append(b.popped, e)
 		if seen[e.id] {
 			continue
 		}
@@ -168,4 +175,12 @@ func fromNano(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns).UTC()
+}
+
+// giveBackExpiries returns the deadlines a rolled-back batch popped.
+func (b *batch) giveBackExpiries() {
+	for _, e := range b.popped {
+		heap.Push(&b.l.expiries, e)
+	}
+	b.popped = nil
 }

@@ -65,6 +65,7 @@ type Error struct {
 	err       error  // the cause of an internal error
 }
 
+// Error formats the code, the subject and the detail, in English.
 func (e *Error) Error() string {
 	s := "ledger: " + e.Code
 	if e.Subject != "" {

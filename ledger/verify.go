@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"math/big"
@@ -120,6 +119,10 @@ func verify(ctx context.Context, tx *store.Tx, r *Report) error {
 		return err
 	}
 	pending := map[string]*vpending{}
+	// Grant and cap reservations, gathered in the same pass for the
+	// linked-set check of verifyGrants.
+	var grants []*Transfer
+	capHolds := map[string]*Transfer{}
 	rows, err = tx.Query(ctx, `SELECT `+transferReadColumns+` FROM ledger_transfers ORDER BY seq`)
 	if err != nil {
 		return err
@@ -137,6 +140,12 @@ func verify(ctx context.Context, tx *store.Tx, r *Report) error {
 		}
 		seq = t.Seq
 		verifyTransfer(r, t, computed, pending)
+		switch {
+		case t.Code == TransferGrant && strings.HasPrefix(t.ID, "grant/"):
+			grants = append(grants, t)
+		case t.Code == TransferGrantCap:
+			capHolds[t.ID] = t
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -171,7 +180,8 @@ func verify(ctx context.Context, tx *store.Tx, r *Report) error {
 	if dPost.Cmp(&cPost) != 0 || dPend.Cmp(&cPend) != 0 {
 		r.add("transfer", "ledger", "debits (posted %s, pending %s) differ from credits (posted %s, pending %s)", &dPost, &dPend, &cPost, &cPend)
 	}
-	return verifyGrants(ctx, tx, r)
+	verifyGrants(r, grants, capHolds)
+	return nil
 }
 
 // verifyTransfer checks one entry and applies it to the computed balances.
@@ -251,46 +261,22 @@ func verifyTransfer(r *Report, t *Transfer, computed map[string]*Account, pendin
 }
 
 // verifyGrants checks that each grant reservation carries readable terms
-// and that its cap reservations exist with the same amount, expiry and
-// state: the linked set was written whole.
-func verifyGrants(ctx context.Context, tx *store.Tx, r *Report) error {
-	rows, err := tx.Query(ctx, `SELECT `+transferReadColumns+` FROM ledger_transfers WHERE code = 3 ORDER BY seq`)
-	if err != nil {
-		return err
-	}
-	var grants []*grantRow
-	for rows.Next() {
-		t, _, err := scanTransfer(rows)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		if !strings.HasPrefix(t.ID, "grant/") {
-			continue
-		}
+// and that its cap reservations exist with the same amount and expiry: the
+// linked set was written whole.
+func verifyGrants(r *Report, grants []*Transfer, capHolds map[string]*Transfer) {
+	for _, t := range grants {
 		id := strings.TrimPrefix(t.ID, "grant/")
 		g, err := grantFrom(id, t)
 		if err != nil || t.Flags != Pending || t.CreditAccount != PayableKey(g.Enterprise) {
 			r.add("grant", id, "the reservation's terms are unreadable or do not match its accounts")
 			continue
 		}
-		grants = append(grants, g)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	r.Grants = len(grants)
-	for _, g := range grants {
+		r.Grants++
 		for _, c := range g.grantTerms.Caps {
-			var amount int64
-			var expires sql.NullInt64
-			var debit string
-			err := tx.QueryRow(ctx, `SELECT amount, expires_at, debit_account FROM ledger_transfers WHERE id = ?`, grantCapID(g.ID, c.Key)).Scan(&amount, &expires, &debit)
-			if err != nil || amount != g.Amount || expires.Int64 != g.ExpiresAt || debit != c.Key {
-				r.add("grant", g.ID, "the reservation of cap %s is missing or differs from the grant's", c.Key)
+			h := capHolds[grantCapID(id, c.Key)]
+			if h == nil || h.Amount != g.Amount || unixNano(h.ExpiresAt) != g.ExpiresAt || h.DebitAccount != c.Key || h.Flags != Pending {
+				r.add("grant", id, "the reservation of cap %s is missing or differs from the grant's", c.Key)
 			}
 		}
 	}
-	return nil
 }

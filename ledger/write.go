@@ -13,10 +13,17 @@ import (
 const maxRowsPerStatement = 256
 
 // write stores the batch: changed accounts, new transfers, and the
-// ledger's new version. Nothing is written for a batch that changed
+// ledger's new version (SQLite: a few prepared statements; PostgreSQL: one
+// statement, see writePG). Nothing is written for a batch that changed
 // nothing (all refusals or replays).
 func (b *batch) write(ctx context.Context) error {
 	if len(b.transfers) == 0 && len(b.accounts) == 0 {
+		return nil
+	}
+	if b.tx.Dialect() == store.Postgres {
+		if err := b.writePG(ctx); err != nil {
+			return fmt.Errorf("ledger: write: %w", err)
+		}
 		return nil
 	}
 	if err := b.writeAccounts(ctx); err != nil {
@@ -80,9 +87,6 @@ func (l *Ledger) stmt(kind string, n int) *store.Stmt {
 // balances change on conflict: an account's identity is fixed (and a
 // trigger refuses any other update).
 func (b *batch) writeAccounts(ctx context.Context) error {
-	if b.tx.Dialect() == store.Postgres {
-		return b.writeAccountsPG(ctx)
-	}
 	rows := make([]*Account, 0, len(b.accounts))
 	for _, a := range b.accounts {
 		rows = append(rows, a)
@@ -100,10 +104,13 @@ func (b *batch) writeAccounts(ctx context.Context) error {
 	return nil
 }
 
-// writeAccountsPG inserts the accounts created in the batch and updates
-// the balances of the others, each in one statement over arrays: a plain
-// UPDATE costs PostgreSQL much less than INSERT … ON CONFLICT DO UPDATE.
-func (b *batch) writeAccountsPG(ctx context.Context) error {
+// writePG writes the whole batch to PostgreSQL in one statement, one
+// round trip: data-modifying CTEs insert the new accounts, update the
+// balances of the others (a plain UPDATE costs far less than INSERT … ON
+// CONFLICT DO UPDATE), insert the transfers, and move the ledger's version.
+// Every part takes its rows as arrays through unnest, so the statement's
+// text never changes and stays prepared.
+func (b *batch) writePG(ctx context.Context) error {
 	var ins, upd accountArrays
 	for k, a := range b.accounts {
 		if b.created[k] {
@@ -112,23 +119,39 @@ func (b *batch) writeAccountsPG(ctx context.Context) error {
 			upd.add(a)
 		}
 	}
-	if len(ins.key) > 0 {
-		if _, err := b.tx.Exec(ctx, `INSERT INTO ledger_accounts (`+accountColumns+`)
-			SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])`,
-			ins.key, ins.code, ins.flags, ins.dp, ins.dpo, ins.cp, ins.cpo, ins.created); err != nil {
-			return err
-		}
+	n := len(b.transfers)
+	var (
+		seq, amount, expires, created = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		flags, code                   = make([]int32, n), make([]int32, n)
+		id, debit, credit, pending    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		user                          = make([]string, n)
+	)
+	for i, t := range b.transfers {
+		seq[i], id[i], debit[i], credit[i], amount[i] = t.Seq, t.ID, t.DebitAccount, t.CreditAccount, t.Amount
+		pending[i], flags[i], expires[i], code[i], user[i] = t.PendingID, int32(t.Flags), unixNano(t.ExpiresAt), t.Code, t.UserData
+		created[i] = unixNano(t.CreatedAt)
 	}
-	if len(upd.key) > 0 {
-		res, err := b.tx.Exec(ctx, `UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
+	var updated int64
+	err := b.tx.QueryRow(ctx, `WITH
+		ins AS (INSERT INTO ledger_accounts (`+accountColumns+`)
+			SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])),
+		upd AS (UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
 			FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(key, dp, dpo, cp, cpo)
-			WHERE a.key = v.key`, upd.key, upd.dp, upd.dpo, upd.cp, upd.cpo)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(upd.key)) {
-			return fmt.Errorf("updated %d of %d accounts (%v)", n, len(upd.key), err)
-		}
+			WHERE a.key = v.key RETURNING 1),
+		tr AS (INSERT INTO ledger_transfers (`+transferColumns+`)
+			SELECT seq, id, debit, credit, amount, NULLIF(pending, ''), flags, NULLIF(expires, 0), code, userdata, hash, created
+			FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[], ?::int[], ?::text[], ?::bytea[], ?::bigint[])
+			AS t(seq, id, debit, credit, amount, pending, flags, expires, code, userdata, hash, created))
+		UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1 RETURNING (SELECT count(*) FROM upd)`,
+		ins.key, ins.code, ins.flags, ins.dp, ins.dpo, ins.cp, ins.cpo, ins.created,
+		upd.key, upd.dp, upd.dpo, upd.cp, upd.cpo,
+		seq, id, debit, credit, amount, pending, flags, expires, code, user, b.hashes, created,
+		b.l.version+1, b.seq).Scan(&updated)
+	if err != nil {
+		return err
+	}
+	if updated != int64(len(upd.key)) {
+		return fmt.Errorf("updated %d of %d accounts", updated, len(upd.key))
 	}
 	return nil
 }
@@ -148,13 +171,9 @@ func (x *accountArrays) add(a *Account) {
 
 const transferColumns = `seq, id, debit_account, credit_account, amount, pending_id, flags, expires_at, code, user_data, hash, created_at`
 
-// writeTransfers inserts the new transfers in seq order. PostgreSQL takes
-// them as 12 arrays through unnest — one statement whatever the batch
-// size, one round trip; SQLite takes prepared multi-row VALUES.
+// writeTransfers inserts the new transfers in seq order with prepared
+// multi-row VALUES (SQLite).
 func (b *batch) writeTransfers(ctx context.Context) error {
-	if b.tx.Dialect() == store.Postgres {
-		return b.writeTransfersPG(ctx)
-	}
 	ts, hs := b.transfers, b.hashes
 	for _, n := range rowChunks(len(ts)) {
 		args := make([]any, 0, n*12)
@@ -174,25 +193,4 @@ func (b *batch) writeTransfers(ctx context.Context) error {
 		ts, hs = ts[n:], hs[n:]
 	}
 	return nil
-}
-
-func (b *batch) writeTransfersPG(ctx context.Context) error {
-	n := len(b.transfers)
-	var (
-		seq, amount, expires, created = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		flags, code                   = make([]int32, n), make([]int32, n)
-		id, debit, credit, pending    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		user                          = make([]string, n)
-	)
-	for i, t := range b.transfers {
-		seq[i], id[i], debit[i], credit[i], amount[i] = t.Seq, t.ID, t.DebitAccount, t.CreditAccount, t.Amount
-		pending[i], flags[i], expires[i], code[i], user[i] = t.PendingID, int32(t.Flags), unixNano(t.ExpiresAt), t.Code, t.UserData
-		created[i] = unixNano(t.CreatedAt)
-	}
-	_, err := b.tx.Exec(ctx, `INSERT INTO ledger_transfers (`+transferColumns+`)
-		SELECT seq, id, debit, credit, amount, NULLIF(pending, ''), flags, NULLIF(expires, 0), code, userdata, hash, created
-		FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[], ?::int[], ?::text[], ?::bytea[], ?::bigint[])
-		AS t(seq, id, debit, credit, amount, pending, flags, expires, code, userdata, hash, created)`,
-		seq, id, debit, credit, amount, pending, flags, expires, code, user, b.hashes, created)
-	return err
 }
