@@ -35,10 +35,10 @@ func TestDomesticListingVerification(t *testing.T) {
 		}
 		l1 := list("910B", "华为昇腾", 30, true, "2025-01-02")
 		l5 := list("910b", "Ascend", 60, true, "2025-02-01")
-		list("MLU370", "寒武纪", 10, true, "2025-05-20")  // listed too recently
-		list("K100", "海光", 20, false, "2025-01-02")     // outside the zone
+		list("MLU370", "寒武纪", 10, true, "2025-05-20")    // listed too recently
+		list("K100", "海光", 20, false, "2025-01-02")      // outside the zone
 		l4 := list("C500", "沐曦", 10, true, "2025-01-02") // serves only a related party
-		list("H20", "NVIDIA", 10, true, "2025-01-02")     // not domestic
+		list("H20", "NVIDIA", 10, true, "2025-01-02")    // not domestic
 
 		// Customers: two other enterprises on l1 and l5, the related one on l4.
 		serve := func(ent desk.Actor, l *compute.Listing, number string) {

@@ -12,9 +12,10 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -22,7 +23,6 @@ import (
 	"policydesk/desk"
 	"policydesk/money"
 	"policydesk/policy"
-	"policydesk/store"
 )
 
 // Row error codes of an import.
@@ -121,8 +121,26 @@ func (s *Service) ImportRecords(ctx context.Context, a desk.Actor, r io.Reader, 
 	if err != nil {
 		return nil, err
 	}
+	// A file we can read twice is hashed first, so that a re-import is
+	// answered before a row is read; any other stream is hashed as it
+	// is read and checked at the end.
+	sum := ""
 	h := sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(r, h), 1<<20)
+	src := io.TeeReader(r, h)
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if _, err := io.Copy(h, rs); err != nil {
+			return nil, err
+		}
+		if _, err := rs.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+		if res, err := s.replay(ctx, p.ID, sum); res != nil || err != nil {
+			return res, err
+		}
+		src = rs
+	}
+	br := bufio.NewReaderSize(src, 1<<20)
 	dec, enc, err := detect(br)
 	if err != nil {
 		return nil, err
@@ -143,25 +161,40 @@ func (s *Service) ImportRecords(ctx context.Context, a desk.Actor, r io.Reader, 
 			format = "jsonl"
 		}
 	}
-	im := s.newImporter(ctx, a, p, opt)
-	im.res.Format, im.res.Encoding = format, enc
-	switch format {
-	case "csv":
-		err = im.readCSV(in)
-	case "jsonl":
-		err = im.readJSONL(in)
-	default:
+	if format != "csv" && format != "jsonl" {
 		return nil, invalid("format", "文件格式应为 csv 或 jsonl", "the format must be csv or jsonl")
 	}
-	if err != nil {
-		return nil, err
+	im := s.newImporter(ctx, a, p, opt)
+	im.res.Format, im.res.Encoding = format, enc
+
+	// The parser streams checked rows to the writer, which plans and
+	// stores them in one transaction as they come: two cores at work, and
+	// no file held in memory — only the set of invoice numbers seen.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []row, 8)
+	parsed := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		var err error
+		if format == "csv" {
+			err = im.readCSV(pctx, in, batches)
+		} else {
+			err = im.readJSONL(pctx, in, batches)
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, br) // the digest names the whole file
+		}
+		im.res.SHA256 = sum
+		if sum == "" {
+			im.res.SHA256 = hex.EncodeToString(h.Sum(nil))
+		}
+		parsed <- err
+	}()
+	res, err := im.store(batches, parsed)
+	cancel()
+	for range batches { // let the parser finish when the writer stopped early
 	}
-	// Hash what is left unread too: the digest names the whole file.
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, err
-	}
-	im.res.SHA256 = hex.EncodeToString(h.Sum(nil))
-	res, err := im.finish()
 	if res != nil {
 		res.Took = time.Since(started)
 	}
@@ -210,54 +243,100 @@ func (s *Service) SubmitRecords(ctx context.Context, a desk.Actor, recs []Record
 	return res, err
 }
 
-// contractRef is what validating rows needs of a contract.
+// contractRef is what validating rows needs of a contract. The parser
+// fills the first fields; the writer alone the others.
 type contractRef struct {
 	id, uscc, kind string
 	starts, ends   policy.Date
 	amount         int64
-	settled        int64 // stored before this import, not withdrawn
-	accepted       int64 // in this import, as planned
+
+	loaded   bool
+	boxed    any   // id as an argument, boxed once
+	settled  int64 // stored before this import, not withdrawn (read in the writer's transaction)
+	accepted int64 // in this import
+}
+
+func (c *contractRef) idArg() any {
+	if c.boxed == nil {
+		c.boxed = c.id
+	}
+	return c.boxed
 }
 
 // row is a row that passed the checks that need nothing but itself and
 // its contract.
 type row struct {
-	line, contract   int32
+	ref              *contractRef
+	line             int32
 	start, end, idat policy.Date
 	card, calls, amt int64
 	invoice, dref    string
 }
 
-type importer struct {
-	s        *Service
-	ctx      context.Context
-	a        desk.Actor
-	p        *Provider
-	opt      ImportOptions
-	today    policy.Date
-	now      time.Time
-	byKey    map[string]int32 // contract id or number → index; -1 unknown, -2 another provider's
-	refs     []*contractRef
-	rows     []row
-	errs     []RowError
-	res      ImportResult
-	dates    map[policy.Date]string
-	invoices map[string]int32
+// rowsPerBatch is how many rows the parser hands the writer at a time.
+const rowsPerBatch = 4096
 
-	lookupErr error // a contract lookup failed: the import fails
+// importer is one import: the parser's state (this file) and the
+// writer's (importwrite.go).
+type importer struct {
+	s     *Service
+	ctx   context.Context
+	a     desk.Actor
+	p     *Provider
+	opt   ImportOptions
+	today policy.Date
+	now   time.Time
+	res   ImportResult
+
+	// the parser's
+	byKey     map[string]int32 // contract id or number → index in refs; -1 unknown, -2 another provider's, -3 failed
+	refs      []*contractRef
+	errs      []RowError
+	batch     []row
+	out       chan<- []row
+	failed    atomic.Bool // a row was refused: a strict import stores nothing
+	lookupErr error
+
+	progressMu sync.Mutex
 }
 
 func (s *Service) newImporter(ctx context.Context, a desk.Actor, p *Provider, opt ImportOptions) *importer {
 	now := s.now()
-	return &importer{s: s, ctx: ctx, a: a, p: p, opt: opt, now: now, today: today(now), byKey: map[string]int32{}, dates: map[policy.Date]string{}}
+	return &importer{s: s, ctx: ctx, a: a, p: p, opt: opt, now: now, today: today(now), byKey: map[string]int32{}}
 }
 
 func (im *importer) fail(line int, field, code, zh, en string) {
 	im.errs = append(im.errs, RowError{Line: line, Field: field, Code: code, Message: zh, MessageEn: en})
+	im.failed.Store(true)
 }
 
+// emit queues a checked row and hands a full batch to the writer.
+func (im *importer) emit(ctx context.Context, r row) error {
+	im.batch = append(im.batch, r)
+	if len(im.batch) < rowsPerBatch {
+		return nil
+	}
+	return im.send(ctx)
+}
+
+func (im *importer) send(ctx context.Context) error {
+	if len(im.batch) == 0 {
+		return nil
+	}
+	select {
+	case im.out <- im.batch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	im.batch = make([]row, 0, rowsPerBatch)
+	return nil
+}
+
+// progress reports to the caller; parser and writer both report, one at a time.
 func (im *importer) progress(phase string, done, total int) {
 	if im.opt.Progress != nil {
+		im.progressMu.Lock()
+		defer im.progressMu.Unlock()
 		im.opt.Progress(Progress{Phase: phase, Done: done, Total: total})
 	}
 }
@@ -307,7 +386,8 @@ func headerKey(b []byte) string {
 }
 
 // readCSV reads the header and every record.
-func (im *importer) readCSV(in *bufio.Reader) error {
+func (im *importer) readCSV(ctx context.Context, in *bufio.Reader, out chan<- []row) error {
+	im.out = out
 	cr := &csvReader{lr: lineReader{br: in}}
 	_, header, err := cr.read()
 	if err == io.EOF {
@@ -343,13 +423,14 @@ func (im *importer) readCSV(in *bufio.Reader) error {
 	for {
 		line, rec, err := cr.read()
 		if err == io.EOF {
-			return nil
+			return im.send(ctx)
 		}
 		if err != nil {
 			var re *RowError
 			if errors.As(err, &re) {
 				im.res.Rows++
 				im.errs = append(im.errs, *re)
+				im.failed.Store(true)
 				continue
 			}
 			return fileErr(err)
@@ -372,7 +453,9 @@ func (im *importer) readCSV(in *bufio.Reader) error {
 				f[c] = nil
 			}
 		}
-		im.row(line, &f)
+		if err := im.row(ctx, line, &f); err != nil {
+			return err
+		}
 		if im.res.Rows%100_000 == 0 {
 			im.progress("parse", im.res.Rows, 0)
 		}
@@ -412,7 +495,8 @@ type jsonRow struct {
 }
 
 // readJSONL reads one JSON object per line.
-func (im *importer) readJSONL(in *bufio.Reader) error {
+func (im *importer) readJSONL(ctx context.Context, in *bufio.Reader, out chan<- []row) error {
+	im.out = out
 	lr := lineReader{br: in}
 	var f [ncols][]byte
 	for {
@@ -421,7 +505,7 @@ func (im *importer) readJSONL(in *bufio.Reader) error {
 			if im.res.Rows == 0 {
 				return invalid("file", "文件为空", "the file is empty")
 			}
-			return nil
+			return im.send(ctx)
 		}
 		if err != nil {
 			return fileErr(err)
@@ -442,7 +526,9 @@ func (im *importer) readJSONL(in *bufio.Reader) error {
 		for c := range f {
 			f[c] = bytes.TrimSpace(f[c])
 		}
-		im.row(lr.line, &f)
+		if err := im.row(ctx, lr.line, &f); err != nil {
+			return err
+		}
 	}
 }
 
@@ -456,44 +542,44 @@ func fileErr(err error) error {
 
 // row checks one row on its own and against its contract, and keeps it
 // for planning when it passes.
-func (im *importer) row(line int, f *[ncols][]byte) {
+func (im *importer) row(ctx context.Context, line int, f *[ncols][]byte) error {
 	for c := range ncols {
 		if !textOK(f[c]) {
 			im.fail(line, colNames[c], CodeEncoding, "第"+strconv.Itoa(line)+"行含有无法识别的字符(编码与文件其余部分不一致)", "the line is not valid text in the file's encoding")
-			return
+			return nil
 		}
 		if colRequired[c] && len(f[c]) == 0 {
 			im.fail(line, colNames[c], CodeMissing, "缺少"+colLabels[c], colNames[c]+" is missing")
-			return
+			return nil
 		}
 	}
 	r := row{line: int32(line)}
 	var ok bool
 	if r.start, ok = parseDate(f[colStart]); !ok {
 		im.fail(line, "period_start", CodeInvalidDate, "计费开始日期「"+clip(f[colStart])+"」无效,应为 YYYY-MM-DD", "period_start is not a date")
-		return
+		return nil
 	}
 	if r.end, ok = parseDate(f[colEnd]); !ok {
 		im.fail(line, "period_end", CodeInvalidDate, "计费结束日期「"+clip(f[colEnd])+"」无效,应为 YYYY-MM-DD", "period_end is not a date")
-		return
+		return nil
 	}
 	if r.idat, ok = parseDate(f[colInvoiceDate]); !ok {
 		im.fail(line, "invoice_date", CodeInvalidDate, "开票日期「"+clip(f[colInvoiceDate])+"」无效,应为 YYYY-MM-DD", "invoice_date is not a date")
-		return
+		return nil
 	}
 	amt, why := parseFixed(f[colAmount], 2)
 	switch why {
 	case numNegative:
 		im.fail(line, "amount", CodeNegative, "结算金额不能为负数:"+clip(f[colAmount]), "negative amount")
-		return
+		return nil
 	case numOK:
 	default:
 		im.fail(line, "amount", CodeInvalidMoney, "结算金额「"+clip(f[colAmount])+"」无效(元,最多两位小数)", "amount is not yuan with at most 2 decimals")
-		return
+		return nil
 	}
 	if amt == 0 {
 		im.fail(line, "amount", CodeZeroAmount, "结算金额为0", "the amount is 0")
-		return
+		return nil
 	}
 	r.amt = amt
 	if len(f[colCards]) > 0 {
@@ -503,7 +589,7 @@ func (im *importer) row(line int, f *[ncols][]byte) {
 				code, zh = CodeNegative, "卡时不能为负数"
 			}
 			im.fail(line, "card_hours", code, zh, "card_hours is not a non-negative number with at most 3 decimals")
-			return
+			return nil
 		}
 	}
 	if len(f[colCalls]) > 0 {
@@ -513,51 +599,51 @@ func (im *importer) row(line int, f *[ncols][]byte) {
 				code, zh = CodeNegative, "调用次数不能为负数"
 			}
 			im.fail(line, "api_calls", code, zh, "api_calls is not a non-negative integer")
-			return
+			return nil
 		}
 	}
 	inv := f[colInvoice]
 	if len(inv) > 50 || !invoiceChars(inv) {
 		im.fail(line, "invoice_no", CodeInvalidInvoice, "发票号码「"+clip(inv)+"」无效(字母、数字和连字符,最长50位)", "the invoice number has other characters or is too long")
-		return
+		return nil
 	}
 	if len(f[colDelivery]) > 100 {
 		im.fail(line, "delivery_ref", CodeMalformed, "交付凭证号过长(最长100字符)", "delivery_ref is too long")
-		return
+		return nil
 	}
 	ci := im.contract(f[colContract])
 	switch ci {
 	case -1:
 		im.fail(line, "contract", CodeUnknownContract, "合同「"+clip(f[colContract])+"」不存在", "unknown contract")
-		return
+		return nil
 	case -2:
 		im.fail(line, "contract", CodeForeign, "合同「"+clip(f[colContract])+"」不属于本服务商,不能为其报送结算", "the contract is another provider's")
-		return
+		return nil
 	case -3:
-		return // the lookup failed: finish reports im.lookupErr
+		return nil // the lookup failed: store reports im.lookupErr
 	}
 	c := im.refs[ci]
+	r.ref = c
 	switch {
 	case r.end < r.start:
 		im.fail(line, "period_end", CodePeriod, "计费结束日期早于开始日期", "the period ends before it starts")
-		return
+		return nil
 	case r.start < c.starts || r.end > c.ends:
 		im.fail(line, "period_start", CodeOutsidePeriod, fmt.Sprintf("计费期间 %s 至 %s 超出合同服务期 %s 至 %s", r.start, r.end, c.starts, c.ends),
 			fmt.Sprintf("the period %s–%s is outside the contract's %s–%s", r.start, r.end, c.starts, c.ends))
-		return
+		return nil
 	case r.idat > im.today:
 		im.fail(line, "invoice_date", CodeFutureInvoice, "开票日期晚于今天", "the invoice is dated in the future")
-		return
+		return nil
 	case c.kind == KindCompute && r.card == 0:
 		im.fail(line, "card_hours", CodeNoUsage, "算力结算须填写卡时", "a compute record needs card-hours")
-		return
+		return nil
 	}
-	r.contract = ci
 	r.invoice = strings.ToUpper(string(inv))
 	if len(f[colDelivery]) > 0 {
 		r.dref = string(f[colDelivery])
 	}
-	im.rows = append(im.rows, r)
+	return im.emit(ctx, r)
 }
 
 var colLabels = [ncols]string{"合同编号", "计费开始日期", "计费结束日期", "卡时", "调用次数", "结算金额", "发票号码", "开票日期", "交付凭证号"}
@@ -635,9 +721,6 @@ func (im *importer) lookup(k string) (int32, error) {
 	ref := &contractRef{id: id, uscc: code, kind: kind, amount: amount}
 	ref.starts, _ = policy.ParseDate(starts)
 	ref.ends, _ = policy.ParseDate(ends)
-	if ref.settled, err = settled(im.ctx, im.s.db, id); err != nil {
-		return -3, err
-	}
 	im.refs = append(im.refs, ref)
 	return int32(len(im.refs) - 1), nil
 }
@@ -646,98 +729,6 @@ func settled(ctx context.Context, q querier, contractID string) (int64, error) {
 	var sum sql.NullInt64
 	err := q.QueryRow(ctx, `SELECT SUM(amount) FROM compute_settlements WHERE contract_id = ? AND state <> 'withdrawn'`, contractID).Scan(&sum)
 	return sum.Int64, err
-}
-
-// errRedo asks finish to plan again: the database knew something the
-// plan did not (an invoice used by another import, a contract's total
-// changed by a concurrent import).
-var errRedo = errors.New("compute: plan again")
-
-// plan decides which rows are stored, in file order: a row whose invoice
-// is already used (in the database, dbDup, or earlier in the file) or
-// that would take its contract's records over the contract amount is
-// refused.
-func (im *importer) plan(dbDup map[int32]string) ([]int32, []RowError) {
-	var errs []RowError
-	good := make([]int32, 0, len(im.rows))
-	im.invoices = make(map[string]int32, len(im.rows))
-	for _, c := range im.refs {
-		c.accepted = 0
-	}
-	for i := range im.rows {
-		r := &im.rows[i]
-		line := int(r.line)
-		if msg, ok := dbDup[r.line]; ok {
-			errs = append(errs, RowError{Line: line, Field: "invoice_no", Code: CodeDuplicate, Message: "发票号码 " + r.invoice + " 已被使用:" + msg, MessageEn: "invoice " + r.invoice + " is already used"})
-			continue
-		}
-		if first, ok := im.invoices[r.invoice]; ok {
-			errs = append(errs, RowError{Line: line, Field: "invoice_no", Code: CodeDuplicate, Message: fmt.Sprintf("发票号码 %s 与本文件第 %d 行重复", r.invoice, first),
-				MessageEn: fmt.Sprintf("invoice %s repeats line %d of this file", r.invoice, first)})
-			continue
-		}
-		c := im.refs[r.contract]
-		if c.settled+c.accepted+r.amt > c.amount {
-			errs = append(errs, RowError{Line: line, Field: "amount", Code: CodeExceeds,
-				Message:   fmt.Sprintf("合同结算累计将达 %s 元,超过合同金额 %s 元", money.FormatGrouped(c.settled+c.accepted+r.amt), money.FormatGrouped(c.amount)),
-				MessageEn: "the contract's records would exceed its amount"})
-			continue
-		}
-		c.accepted += r.amt
-		im.invoices[r.invoice] = r.line
-		good = append(good, int32(i))
-	}
-	return good, errs
-}
-
-// finish plans, stores and reports.
-func (im *importer) finish() (*ImportResult, error) {
-	if im.lookupErr != nil {
-		return nil, im.lookupErr
-	}
-	if replay, err := im.s.replay(im.ctx, im.p.ID, im.res.SHA256); replay != nil || err != nil {
-		return replay, err
-	}
-	for _, e := range im.errs {
-		if e.Code == "" {
-			return nil, errors.New("compute: a row error without a code")
-		}
-	}
-	var dbDup map[int32]string
-	for attempt := 0; ; attempt++ {
-		good, planErrs := im.plan(dbDup)
-		errs := append(slices.Clone(im.errs), planErrs...)
-		slices.SortStableFunc(errs, func(a, b RowError) int { return a.Line - b.Line })
-		res := im.res
-		res.Errors, res.Refused, res.Imported = errs, len(errs), len(good)
-		var amount int64
-		for _, i := range good {
-			amount += im.rows[i].amt
-		}
-		res.Amount = money.Amount(amount)
-		if len(good) == 0 || (im.opt.Strict && len(errs) > 0) {
-			res.Imported = 0
-			return &res, nil
-		}
-		found, replay, err := im.write(&res, good)
-		if replay != nil {
-			return replay, nil
-		}
-		if errors.Is(err, errRedo) && attempt < 5 {
-			for line, msg := range found {
-				if dbDup == nil {
-					dbDup = map[int32]string{}
-				}
-				dbDup[line] = msg
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		res.Committed = true
-		return &res, nil
-	}
 }
 
 // replay returns the recorded result of an import of the same content.
@@ -757,269 +748,3 @@ func (s *Service) replay(ctx context.Context, providerID, sum string) (*ImportRe
 	_ = json.Unmarshal([]byte(report), &res.Errors)
 	return &res, nil
 }
-
-func (im *importer) date(d policy.Date) string {
-	if s, ok := im.dates[d]; ok {
-		return s
-	}
-	s := d.String()
-	im.dates[d] = s
-	return s
-}
-
-// write stores the planned rows with the import's record and audit row in
-// one transaction. found lists rows whose invoice turned out to be used
-// already (errRedo); replay is set when the same file was imported
-// meanwhile.
-func (im *importer) write(res *ImportResult, good []int32) (found map[int32]string, replay *ImportResult, err error) {
-	s := im.s
-	res.ID = newID("imp")
-	body := func(tx *store.Tx, cp store.Copier) error {
-		found = nil
-		if tx.Dialect() == store.Postgres {
-			// Imports and API submissions take turns: the duplicate check
-			// below then sees every invoice committed before it.
-			if _, err := tx.Exec(im.ctx, `SELECT pg_advisory_xact_lock(7263541)`); err != nil {
-				return err
-			}
-		}
-		for _, c := range im.refs {
-			now, err := settled(im.ctx, tx, c.id)
-			if err != nil {
-				return err
-			}
-			if now != c.settled {
-				c.settled = now
-				return errRedo
-			}
-		}
-		var err error
-		if cp.Available() {
-			found, err = im.copyRows(tx, cp, res.ID, good)
-		} else {
-			found, err = im.insertRows(tx, res.ID, good)
-		}
-		if err != nil {
-			return err
-		}
-		if len(found) > 0 {
-			return errRedo
-		}
-		stored := res.Errors
-		if len(stored) > maxStoredErrors {
-			stored = stored[:maxStoredErrors]
-		}
-		report, _ := json.Marshal(stored)
-		if stored == nil {
-			report = []byte("[]")
-		}
-		if _, err := tx.Exec(im.ctx, `INSERT INTO compute_imports (id, provider_id, sha256, filename, format, encoding, row_count, imported, refused, amount, report, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			res.ID, im.p.ID, res.SHA256, im.opt.Filename, res.Format, res.Encoding, res.Rows, res.Imported, res.Refused, int64(res.Amount), string(report), im.a.ID, nanos(im.now)); err != nil {
-			return err
-		}
-		contracts := make([]string, 0, len(im.refs))
-		for _, c := range im.refs {
-			if c.accepted > 0 {
-				contracts = append(contracts, c.id)
-			}
-		}
-		return s.record(im.ctx, tx, im.now, im.a, "settlements.import", "import", res.ID, "", nil, map[string]any{
-			"filename": im.opt.Filename, "format": res.Format, "encoding": res.Encoding, "sha256": res.SHA256, "rows": res.Rows,
-			"imported": res.Imported, "refused": res.Refused, "amount": res.Amount, "contracts": contracts, "strict": im.opt.Strict})
-	}
-	if s.db.Dialect() == store.Postgres {
-		err = s.db.TxCopy(im.ctx, body)
-	} else {
-		err = s.db.Tx(im.ctx, func(tx *store.Tx) error { return body(tx, store.Copier{}) })
-	}
-	if err != nil && store.IsUniqueViolation(err) {
-		// The same file committed by a concurrent import: its result.
-		if r, rerr := s.replay(im.ctx, im.p.ID, res.SHA256); r != nil && rerr == nil {
-			return nil, r, nil
-		}
-	}
-	return found, nil, err
-}
-
-const settlementInsertCols = `contract_id, import_id, line, period_start, period_end, card_milli, api_calls, amount, invoice_no, invoice_date, delivery_ref, state, created_at, updated_at`
-
-// insertRows stores rows with multi-row INSERTs of a prepared statement
-// (SQLite). The import id and the time, the same for every row, are
-// literals of the statement (our own id and an integer); parameters are
-// plain ? marks, since modernc's SQLite looks up a numbered parameter's
-// name at every bind, which is quadratic in a statement's parameters. A
-// conflicting invoice is skipped (DO NOTHING) and looked up afterwards.
-func (im *importer) insertRows(tx *store.Tx, importID string, good []int32) (map[int32]string, error) {
-	const perRow = 10
-	n := im.s.opt.InsertRows
-	consts := fmt.Sprintf("'%s', ", strings.ReplaceAll(importID, "'", "''"))
-	at := strconv.FormatInt(nanos(im.now), 10)
-	stmt := func(k int) string {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO compute_settlements (` + settlementInsertCols + `) VALUES `)
-		for i := range k {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, " + consts + "?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', " + at + ", " + at + ")")
-		}
-		b.WriteString(` ON CONFLICT (invoice_no) DO NOTHING`)
-		return b.String()
-	}
-	full, err := tx.Prepare(im.ctx, stmt(n))
-	if err != nil {
-		return nil, err
-	}
-	defer full.Close()
-	args := make([]any, n*perRow)
-	var found map[int32]string
-	done := 0
-	for len(good) > 0 {
-		k := min(n, len(good))
-		chunk := good[:k]
-		good = good[k:]
-		a := args[:k*perRow]
-		for i, ri := range chunk {
-			r := &im.rows[ri]
-			o := i * perRow
-			a[o], a[o+1], a[o+2], a[o+3] = im.refs[r.contract].id, int64(r.line), im.date(r.start), im.date(r.end)
-			a[o+4], a[o+5], a[o+6], a[o+7], a[o+8], a[o+9] = r.card, r.calls, r.amt, r.invoice, im.date(r.idat), r.dref
-		}
-		var res sql.Result
-		if k == n {
-			res, err = full.ExecContext(im.ctx, a...)
-		} else {
-			res, err = tx.Exec(im.ctx, stmt(k), a...)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if got, _ := res.RowsAffected(); int(got) != k {
-			if found, err = im.duplicates(tx, importID, chunk, found); err != nil {
-				return nil, err
-			}
-		}
-		done += k
-		if done%100_000 < k {
-			im.progress("write", done, done+len(good))
-		}
-	}
-	im.progress("write", done, done)
-	return found, nil
-}
-
-// duplicates finds the rows of chunk whose invoice another record holds.
-func (im *importer) duplicates(tx *store.Tx, importID string, chunk []int32, found map[int32]string) (map[int32]string, error) {
-	byInvoice := make(map[string]int32, len(chunk))
-	args := make([]any, 0, len(chunk)+1)
-	args = append(args, importID)
-	for _, ri := range chunk {
-		r := &im.rows[ri]
-		byInvoice[r.invoice] = r.line
-		args = append(args, r.invoice)
-	}
-	rows, err := tx.Query(im.ctx, `SELECT s.invoice_no, s.id, s.import_id, s.line, s.created_at, c.provider_id FROM compute_settlements s JOIN compute_contracts c ON c.id = s.contract_id
-		WHERE s.import_id <> ? AND s.invoice_no IN (`+store.Placeholders(len(chunk))+`)`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var inv, imp, prov string
-		var id, line, at int64
-		if err := rows.Scan(&inv, &id, &imp, &line, &at, &prov); err != nil {
-			return nil, err
-		}
-		if found == nil {
-			found = map[int32]string{}
-		}
-		found[byInvoice[inv]] = im.firstUse(id, imp, line, at, prov)
-	}
-	return found, rows.Err()
-}
-
-// firstUse names the record that used an invoice first; another
-// provider's record is named without its contract.
-func (im *importer) firstUse(id int64, importID string, line, at int64, provider string) string {
-	when := fromNanos(at).In(beijing).Format("2006-01-02 15:04")
-	if provider != im.p.ID {
-		return fmt.Sprintf("其他服务商的结算记录 #%d(%s 报送)", id, when)
-	}
-	return fmt.Sprintf("结算记录 #%d(导入批次 %s 第 %d 行,%s 报送)", id, importID, line, when)
-}
-
-// copyRows stores rows on PostgreSQL: COPY into a temporary staging table,
-// a join against the stored invoices, then one INSERT … SELECT.
-func (im *importer) copyRows(tx *store.Tx, cp store.Copier, importID string, good []int32) (map[int32]string, error) {
-	if _, err := tx.Exec(im.ctx, `CREATE TEMPORARY TABLE compute_stage (line BIGINT, contract_id TEXT, period_start TEXT, period_end TEXT,
-		card_milli BIGINT, api_calls BIGINT, amount BIGINT, invoice_no TEXT, invoice_date TEXT, delivery_ref TEXT) ON COMMIT DROP`); err != nil {
-		return nil, err
-	}
-	src := &stageSource{im: im, good: good, vals: make([]any, 10)}
-	n, err := cp.CopyFrom(im.ctx, "compute_stage", []string{"line", "contract_id", "period_start", "period_end", "card_milli", "api_calls", "amount", "invoice_no", "invoice_date", "delivery_ref"}, src)
-	if err != nil {
-		return nil, err
-	}
-	if int(n) != len(good) {
-		return nil, fmt.Errorf("compute: COPY stored %d of %d rows", n, len(good))
-	}
-	im.progress("write", len(good)/2, len(good))
-	rows, err := tx.Query(im.ctx, `SELECT g.line, s.id, s.import_id, s.line, s.created_at, c.provider_id FROM compute_stage g
-		JOIN compute_settlements s ON s.invoice_no = g.invoice_no JOIN compute_contracts c ON c.id = s.contract_id`)
-	if err != nil {
-		return nil, err
-	}
-	var found map[int32]string
-	for rows.Next() {
-		var gl, id, line, at int64
-		var imp, prov string
-		if err := rows.Scan(&gl, &id, &imp, &line, &at, &prov); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if found == nil {
-			found = map[int32]string{}
-		}
-		found[int32(gl)] = im.firstUse(id, imp, line, at, prov)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(found) > 0 {
-		return found, err
-	}
-	res, err := tx.Exec(im.ctx, `INSERT INTO compute_settlements (`+settlementInsertCols+`)
-		SELECT contract_id, ?, line, period_start, period_end, card_milli, api_calls, amount, invoice_no, invoice_date, delivery_ref, 'submitted', ?, ?
-		FROM compute_stage ON CONFLICT (invoice_no) DO NOTHING`, importID, nanos(im.now), nanos(im.now))
-	if err != nil {
-		return nil, err
-	}
-	if got, _ := res.RowsAffected(); int(got) != len(good) {
-		return nil, errRedo // cannot happen under the lock; plan again if it does
-	}
-	im.progress("write", len(good), len(good))
-	return nil, nil
-}
-
-// stageSource feeds COPY from the planned rows.
-type stageSource struct {
-	im   *importer
-	good []int32
-	i    int
-	vals []any
-}
-
-func (s *stageSource) Next() bool { s.i++; return s.i <= len(s.good) }
-
-func (s *stageSource) Values() ([]any, error) {
-	im := s.im
-	r := &im.rows[s.good[s.i-1]]
-	v := s.vals
-	v[0], v[1], v[2], v[3], v[4] = int64(r.line), im.refs[r.contract].id, im.date(r.start), im.date(r.end), r.card
-	v[5], v[6], v[7], v[8], v[9] = r.calls, r.amt, r.invoice, im.date(r.idat), r.dref
-	if s.i%100_000 == 0 {
-		im.progress("write", s.i/2, len(s.good))
-	}
-	return v, nil
-}
-
-func (s *stageSource) Err() error { return nil }

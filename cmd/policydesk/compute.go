@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +87,7 @@ func runBenchSettlements(ctx context.Context, args []string, io stdio) int {
 	rows := fs.Int("rows", 1_000_000, "行数 rows in the generated file")
 	format := fs.String("format", "csv", "csv or jsonl")
 	progress := fs.Bool("progress", false, "显示进度 show progress on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "CPU 剖析文件 write a CPU profile of the import to this file")
 	if code, ok := parseFlags(fs, args, io); !ok {
 		return code
 	}
@@ -103,7 +104,7 @@ func runBenchSettlements(ctx context.Context, args []string, io stdio) int {
 	if *dsn == "" {
 		*dsn = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "bench.db"))
 	}
-	if err := benchSettlements(ctx, *dsn, dir, *rows, *format, *progress, io); err != nil {
+	if err := benchSettlements(ctx, *dsn, dir, *rows, *format, *progress, *cpuprofile, io); err != nil {
 		fmt.Fprintf(io.err, "bench settlements: 失败 failed: %v\n", err)
 		return 1
 	}
@@ -113,7 +114,7 @@ func runBenchSettlements(ctx context.Context, args []string, io stdio) int {
 // benchSettlements sets up a provider, an enterprise and a contract,
 // generates the metering file, imports it through Service.ImportRecords —
 // the call the API makes — and reports rows/s and peak memory.
-func benchSettlements(ctx context.Context, dsn, dir string, rows int, format string, progress bool, io stdio) error {
+func benchSettlements(ctx context.Context, dsn, dir string, rows int, format string, progress bool, cpuprofile string, io stdio) error {
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -168,7 +169,7 @@ func benchSettlements(ctx context.Context, dsn, dir string, rows int, format str
 	}
 	t0 := time.Now()
 	gen, err := compute.GenerateSettlements(f, compute.GenOptions{Rows: rows, Contracts: []string{c.ID}, From: from.String(), To: to.String(),
-		Seed: uint64(run), Format: format, MaxAmount: 1000_00, InvoicePrefix: fmt.Sprintf("B%d-", run)})
+		Seed: uint64(run), Format: format, MaxAmount: 1000_00, InvoicePrefix: fmt.Sprintf("B%07d", run%10_000_000)})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -190,9 +191,22 @@ func benchSettlements(ctx context.Context, dsn, dir string, rows int, format str
 	if progress {
 		opt.Progress = func(p compute.Progress) { fmt.Fprintf(io.err, "\r%s %d/%d   ", p.Phase, p.Done, p.Total) }
 	}
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
 	t1 := time.Now()
-	res, err := svc.ImportRecords(ctx, pa, bufio.NewReaderSize(in, 1<<20), opt)
+	res, err := svc.ImportRecords(ctx, pa, in, opt)
 	took := time.Since(t1)
+	if cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	stop()
 	if progress {
 		fmt.Fprintln(io.err)
@@ -219,7 +233,7 @@ func benchSettlements(ctx context.Context, dsn, dir string, rows int, format str
 		return err
 	}
 	t2 := time.Now()
-	again, err := svc.ImportRecords(ctx, pa, bufio.NewReaderSize(in, 1<<20), compute.ImportOptions{Filename: filepath.Base(path)})
+	again, err := svc.ImportRecords(ctx, pa, in, compute.ImportOptions{Filename: filepath.Base(path)})
 	if err != nil {
 		return err
 	}
