@@ -69,6 +69,10 @@ type Options struct {
 	// so a zone can connect its SMS or e-mail gateway.
 	WebhookURL    string
 	WebhookSecret string
+	// PaidElsewhere, when set, says why an approved application is not paid
+	// through a payment batch ("" when it is): a compute or model voucher
+	// claim is redeemed against settlements instead, never paid whole.
+	PaidElsewhere func(ctx context.Context, tx *store.Tx, applicationID string) (string, error)
 }
 
 // Service is the workflow.

@@ -433,3 +433,36 @@ func TestReconcile(t *testing.T) {
 		}
 	})
 }
+
+// TestPaidElsewhere: applications redeemed elsewhere (voucher claims) are
+// kept out of payment batches.
+func TestPaidElsewhere(t *testing.T) {
+	db := storetest.New(t, store.SQLite)
+	defer guard(t)
+	e := newEnv(t, db)
+	ctx := e.ctx
+	s2, err := desk.New(db, e.led, e.s.Bundle(), desk.Options{Now: e.clock.Now, Key: []byte("0123456789abcdef"),
+		PaidElsewhere: func(ctx context.Context, tx *store.Tx, id string) (string, error) { return "按结算兑付", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(e.s.FundPools(ctx, admin))
+	must(e.s.OpenRound(ctx, admin, "r", []string{"genai_filing"}, "2025-05-01", "2025-06-30"))
+	ent := e.enterprise(t, 61)
+	app := e.draft(t, ent, "genai_filing", map[string]any{"filing_date": "2025-03-01"})
+	must(e.s.Submit(ctx, ent, app.ID, ""))
+	must(e.s.Accept(ctx, reviewer, app.ID, ""))
+	must(e.s.Opinion(ctx, reviewer, app.ID, ""))
+	must(e.s.Publish(ctx, reviewer, "公示", []string{app.ID}))
+	e.clock.Set(time.Date(2025, 6, 10, 9, 0, 0, 0, cst))
+	if _, _, err := e.s.CloseWindows(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.CreateBatch(ctx, finance1, []string{app.ID}); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("batched an application paid elsewhere: %v", err)
+	}
+	if a := must(e.s.Get(ctx, admin, app.ID)); a.State != desk.StateApproved {
+		t.Fatalf("state %s after a refused batch", a.State)
+	}
+	must(e.s.CreateBatch(ctx, finance1, []string{app.ID}))
+}

@@ -62,6 +62,15 @@ func (s *Service) CreateBatch(ctx context.Context, a Actor, ids []string) (*Batc
 			if app.State != StateApproved || amount <= 0 {
 				return apperr.Newf(apperr.Conflict, "申请 %s 不是待拨付状态", "application %s is not approved for payment", id)
 			}
+			if s.opt.PaidElsewhere != nil {
+				why, err := s.opt.PaidElsewhere(ctx, tx, id)
+				if err != nil {
+					return err
+				}
+				if why != "" {
+					return apperr.Newf(apperr.Conflict, "申请 %s 不通过拨付批次支付:"+why, "application %s is not paid through a batch: "+why, id)
+				}
+			}
 			var masked string
 			if err := tx.QueryRow(ctx, `SELECT bank_masked FROM desk_enterprises WHERE uscc = ?`, app.USCC).Scan(&masked); err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"policydesk/ledger"
 	"policydesk/store"
 	"policydesk/web/deskapi"
+	"policydesk/web/portal"
 )
 
 func init() {
@@ -81,12 +82,27 @@ func wireDesk(ctx context.Context, w *serveWiring) error {
 		}
 		return ids, nil
 	}
+	// A voucher claim (算力券/模型券 申领) reserves a quota that is redeemed
+	// against confirmed settlements (package compute), never paid whole.
+	paidElsewhere := func(ctx context.Context, tx *store.Tx, id string) (string, error) {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM compute_claims WHERE application_id = ?`, id).Scan(&n); err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return "算力券/模型券额度按已确认的结算记录兑付", nil
+		}
+		return "", nil
+	}
 	svc, err := desk.New(w.DB, led, w.Bundle, desk.Options{Calendar: calendar.Default(), Key: key, Experts: experts, Logger: w.Logger,
-		WebhookURL: os.Getenv("POLICYDESK_WEBHOOK_URL"), WebhookSecret: os.Getenv("POLICYDESK_WEBHOOK_SECRET")})
+		WebhookURL: os.Getenv("POLICYDESK_WEBHOOK_URL"), WebhookSecret: os.Getenv("POLICYDESK_WEBHOOK_SECRET"), PaidElsewhere: paidElsewhere})
 	if err != nil {
 		return err
 	}
 	deskapi.Register(w.Server, svc)
+	if err := portal.Register(w.Server, svc, w.Auth, portal.Options{}); err != nil {
+		return err
+	}
 	for _, p := range w.Bundle.Pools {
 		for y := 2024; y <= 2027; y++ {
 			pool, year := p.ID, y
