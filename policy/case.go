@@ -57,10 +57,22 @@ type Expectation struct {
 	Line           int
 }
 
+// maxRawNodes bounds the values one document may expand to: YAML aliases
+// can make a few lines stand for billions of nodes.
+const maxRawNodes = 200_000
+
 // toRaw converts a YAML node into a Raw value, keeping scalar text.
 func toRaw(n *yaml.Node, depth int) (Raw, *InputError) {
+	budget := maxRawNodes
+	return toRawBudget(n, depth, &budget)
+}
+
+func toRawBudget(n *yaml.Node, depth int, budget *int) (Raw, *InputError) {
 	if depth > 32 {
 		return Raw{}, inputErr(CodeInvalidCase, "", "嵌套层级过深", "nesting too deep")
+	}
+	if *budget--; *budget < 0 {
+		return Raw{}, inputErr(CodeInvalidCase, "", "输入展开后过大(别名过多)", "input too large once aliases are expanded")
 	}
 	n = resolve(n)
 	if n == nil {
@@ -84,7 +96,7 @@ func toRaw(n *yaml.Node, depth int) (Raw, *InputError) {
 	case yaml.SequenceNode:
 		r := Raw{IsList: true, List: make([]Raw, 0, len(n.Content))}
 		for _, c := range n.Content {
-			v, err := toRaw(c, depth+1)
+			v, err := toRawBudget(c, depth+1, budget)
 			if err != nil {
 				return Raw{}, err
 			}
@@ -96,7 +108,7 @@ func toRaw(n *yaml.Node, depth int) (Raw, *InputError) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := resolve(n.Content[i])
 			if k.Value == "<<" {
-				v, err := toRaw(n.Content[i+1], depth+1)
+				v, err := toRawBudget(n.Content[i+1], depth+1, budget)
 				if err != nil {
 					return Raw{}, err
 				}
@@ -107,7 +119,7 @@ func toRaw(n *yaml.Node, depth int) (Raw, *InputError) {
 				}
 				continue
 			}
-			v, err := toRaw(n.Content[i+1], depth+1)
+			v, err := toRawBudget(n.Content[i+1], depth+1, budget)
 			if err != nil {
 				return Raw{}, err
 			}

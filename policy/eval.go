@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -63,6 +64,11 @@ func (b *Bundle) EvaluateNoTrace(c *Case) ([]Result, error) {
 
 func (b *Bundle) evaluate(c *Case, noTrace bool) ([]Result, error) {
 	st := evalState{b: b, c: c, history: slices.Clone(c.History), noTrace: noTrace}
+	for i := range st.history {
+		if st.history[i].Policy == "" {
+			st.history[i].Policy = b.ID // rows without a policy are this policy's
+		}
+	}
 	out := make([]Result, 0, len(c.Claims))
 	for i := range c.Claims {
 		r, err := st.claim(&c.Claims[i])
@@ -381,7 +387,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		var other int64
 		for _, h := range st.history {
 			if h.Project == r.Project && (h.Policy != b.ID || h.Item != it.ID) {
-				other += h.Amount
+				other = satAdd(other, h.Amount)
 			}
 		}
 		if other > 0 {
@@ -461,10 +467,19 @@ func (st *evalState) used(it *Item, scope string, year int, project string) (int
 				continue
 			}
 		}
-		sum += h.Amount
+		sum = satAdd(sum, h.Amount)
 		any = true
 	}
 	return sum, any
+}
+
+// satAdd adds non-negative amounts, saturating at the largest int64: a
+// history that sums beyond it has used up any cap.
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // poolLeft is what the pool has left for year: the given remaining less
@@ -473,23 +488,23 @@ func (st *evalState) used(it *Item, scope string, year int, project string) (int
 func (st *evalState) poolLeft(p *Pool, year int, date Date) (int64, bool) {
 	for _, pl := range st.c.Pools {
 		if (pl.Item == p.ID || st.b.poolByItem[pl.Item] == p) && pl.Year == year {
-			left := pl.Remaining
+			var used int64
 			for _, u := range st.inCase {
 				if u.pool == p.ID && u.year == year {
-					left -= u.amount
+					used = satAdd(used, u.amount)
 				}
 			}
-			return left, true
+			return max(pl.Remaining-used, 0), true
 		}
 	}
 	budget, _ := p.Annual.At(date)
-	left := budget.Rat.Floor()
+	var used int64
 	for _, h := range st.history {
 		if h.Policy == st.b.ID && h.Year == year && st.b.poolByItem[h.Item] == p {
-			left -= h.Amount
+			used = satAdd(used, h.Amount)
 		}
 	}
-	return left, false
+	return max(budget.Rat.Floor()-used, 0), false
 }
 
 // bind fills the CEL activation for a claim.

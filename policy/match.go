@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -51,7 +52,19 @@ func (b *Bundle) Match(date Date, p *Profile) MatchResult {
 	c := Case{Date: date, USCC: p.USCC, Enterprise: Facts{}, History: p.History}
 	// One state for all items: each item is evaluated on its own, so no
 	// grant is added to the history between them.
-	st := evalState{b: b, c: &c, history: p.History, noTrace: true}
+	hist := p.History
+	for i := range hist {
+		if hist[i].Policy == "" {
+			hist = slices.Clone(p.History)
+			for j := range hist {
+				if hist[j].Policy == "" {
+					hist[j].Policy = b.ID
+				}
+			}
+			break
+		}
+	}
+	st := evalState{b: b, c: &c, history: hist, noTrace: true}
 	for _, spec := range b.EnterpriseFacts {
 		r, ok := p.Facts[spec.Name]
 		if !ok || r.IsNull { // null is unknown, like absent ([] means none)

@@ -80,7 +80,7 @@ func gcd(a, b int64) int64 {
 }
 
 func normalize(n, d int64) Rat {
-	if d < 0 {
+	if d < 0 && n != math.MinInt64 && d != math.MinInt64 {
 		n, d = -n, -d
 	}
 	if n == 0 {
@@ -167,8 +167,13 @@ func (r Rat) Plus(o Rat) (Rat, error) {
 	return normalize(n, d), nil
 }
 
-// Neg returns −r.
-func (r Rat) Neg() Rat { return Rat{-r.num, r.den} }
+// Neg returns −r; −MinInt64 does not exist, so that one overflows.
+func (r Rat) Neg() (Rat, error) {
+	if r.num == math.MinInt64 {
+		return Rat{}, ErrOverflow
+	}
+	return Rat{-r.num, r.den}, nil
+}
 
 // Cmp compares r and o: −1, 0 or +1.
 func (r Rat) Cmp(o Rat) int {
@@ -328,7 +333,11 @@ func (r Rat) Subtract(o ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(o)
 	}
-	s, err := r.Plus(x.Neg())
+	n, err := x.Neg()
+	if err != nil {
+		return celErr(err)
+	}
+	s, err := r.Plus(n)
 	if err != nil {
 		return celErr(err)
 	}
