@@ -99,6 +99,7 @@ func wireDesk(ctx context.Context, w *serveWiring) error {
 	if err != nil {
 		return err
 	}
+	deskForCompute = svc
 	deskapi.Register(w.Server, svc)
 	if err := portal.Register(w.Server, svc, w.Auth, portal.Options{}); err != nil {
 		return err
@@ -130,6 +131,11 @@ func wireDesk(ctx context.Context, w *serveWiring) error {
 	if w.Demo {
 		w.Deps.Seed = func(ctx context.Context, db *store.DB) error {
 			return seedDemo(ctx, w, db, led, key)
+		}
+	}
+	for _, f := range afterDesk {
+		if err := f(ctx, w); err != nil {
+			return err
 		}
 	}
 	return nil
