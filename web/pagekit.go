@@ -1,10 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 
 	"policydesk/auth"
 	"policydesk/policy"
@@ -33,10 +36,39 @@ func (s *Server) Page(r *http.Request, p auth.Principal, title, nav string) Page
 }
 
 // Render writes the template name, buffered, with status. A template
-// error is returned before anything is written.
+// error is returned before anything is written. The answer carries its
+// length, so it goes out without chunked encoding.
 func (s *Server) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) error {
-	return s.render(w, r, status, name, data)
+	buf := renderBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			renderBufs.Put(buf)
+		}
+	}()
+	if err := s.pages.ExecuteTemplate(buf, name, data); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
 }
+
+// Fragment renders the template name into HTML for a page to place, so
+// that a part many pages show alike is rendered once.
+func (s *Server) Fragment(name string, data any) (template.HTML, error) {
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		return "", err
+	}
+	return template.HTML(buf.String()), nil
+}
+
+// renderBufs are the buffers pages are rendered into, reused.
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // AddTemplates parses more page templates into the server's set, so they
 // can use the layout ("top", "bottom", "field") and its functions, with

@@ -58,8 +58,8 @@ func runBackup(ctx context.Context, args []string, io stdio) int {
 }
 
 // runRestore exits 0 when the backup was restored and both the ledger and
-// the audit chain verify, 1 when restoring or verifying failed, 2 on bad
-// usage or a target that is not empty.
+// the audit chain verify, 1 when restoring failed (a target that is not
+// empty is refused untouched) or verification failed, 2 on bad usage.
 func runRestore(ctx context.Context, args []string, io stdio) int {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	target := fs.String("db", "", "目标数据库 the new, empty database: sqlite:///path/new.db or postgres://…")

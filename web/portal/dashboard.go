@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"html/template"
 	"maps"
 	"mime"
 	"net/http"
@@ -24,7 +26,6 @@ import (
 	"policydesk/ledger"
 	"policydesk/money"
 	"policydesk/policy"
-	"policydesk/web"
 )
 
 // Dashboard is GET /api/v1/dashboard: what the platform knows about the
@@ -161,33 +162,95 @@ var charts = []ChartIndex{
 }
 
 // dashCache keeps the figures for a short while: the dashboard reads every
-// application, and the page may be opened by many at once.
+// application, and the page may be opened by many at once. When the
+// figures are older than ttl, the first request starts one recomputation
+// in the background and every request meanwhile gets the previous figures,
+// so that no request waits for it (no stampede). A ttl < 0 computes on
+// every request.
 type dashCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	at  time.Time
-	d   *Dashboard
+	ttl     time.Duration
+	mu      sync.Mutex
+	cur     *dashEntry
+	at      time.Time
+	running bool
+	first   sync.Mutex // held by the computation of the first figures
 }
 
-func (c *dashCache) get(ctx context.Context, compute func(context.Context) (*Dashboard, error)) (*Dashboard, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.d != nil && time.Since(c.at) < c.ttl {
-		return c.d, nil
+// dashEntry is the figures, their JSON and the page's body, made once for
+// every leader who opens the dashboard until the next refresh.
+type dashEntry struct {
+	d    *Dashboard
+	json []byte
+	body template.HTML
+}
+
+// dashBody is what the body of the dashboard page shows.
+type dashBody struct {
+	D    *Dashboard
+	Data template.HTMLAttr // data-dashboard="…"
+}
+
+func (c *dashCache) get(ctx context.Context, build func(context.Context) (*dashEntry, error)) (*dashEntry, error) {
+	if c.ttl < 0 {
+		return build(ctx)
 	}
-	d, err := compute(ctx)
+	c.mu.Lock()
+	cur, fresh := c.cur, time.Since(c.at) < c.ttl
+	if cur != nil && !fresh && !c.running {
+		c.running = true
+		go func() {
+			e, err := build(context.WithoutCancel(ctx))
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.running = false
+			if err == nil {
+				c.cur, c.at = e, time.Now()
+			}
+		}()
+	}
+	c.mu.Unlock()
+	if cur != nil {
+		return cur, nil
+	}
+	c.first.Lock()
+	defer c.first.Unlock()
+	c.mu.Lock()
+	cur = c.cur
+	c.mu.Unlock()
+	if cur != nil {
+		return cur, nil
+	}
+	e, err := build(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.d, c.at = d, time.Now()
-	return d, nil
+	c.mu.Lock()
+	if c.cur == nil {
+		c.cur, c.at = e, time.Now()
+	}
+	c.mu.Unlock()
+	return e, nil
 }
 
 // dashboard returns the figures. Only admins and finance reach it; both
 // see every application through the service, so one copy serves both.
-func (h *handlers) dashboard(r *http.Request, p auth.Principal) (*Dashboard, error) {
+func (h *handlers) dashboard(r *http.Request, p auth.Principal) (*dashEntry, error) {
 	a := actor(r, p)
-	return h.dash.get(r.Context(), func(ctx context.Context) (*Dashboard, error) { return h.computeDashboard(ctx, a) })
+	return h.dash.get(r.Context(), func(ctx context.Context) (*dashEntry, error) {
+		d, err := h.computeDashboard(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		body, err := h.srv.Fragment("p-dashboard-body", dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(data)) + `"`)})
+		if err != nil {
+			return nil, err
+		}
+		return &dashEntry{d: d, json: data, body: body}, nil
+	})
 }
 
 var (
@@ -455,28 +518,27 @@ func atoi64(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
 
 type dashboardPage struct {
 	base
-	D    *Dashboard
-	JSON string
+	AsOf string
+	Body template.HTML
 }
 
 func (h *handlers) dashboardPage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := h.dashboard(r, p)
+	e, err := h.dashboard(r, p)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{base: h.base(w, r, p, "数据看板", "desk"), D: d, JSON: string(data)})
+	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{base: h.base(w, r, p, "数据看板", "desk"), AsOf: e.d.AsOf, Body: e.body})
 }
 
 func (h *handlers) dashboardJSON(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	d, err := h.dashboard(r, p)
+	e, err := h.dashboard(r, p)
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, d)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(e.json)))
+	_, err = w.Write(e.json)
+	return err
 }
 
 // dashboardXLSX writes the data of one chart (?chart=NAME) or of all, one
@@ -486,10 +548,11 @@ func (h *handlers) dashboardXLSX(w http.ResponseWriter, r *http.Request, p auth.
 	if name != "" && !slices.ContainsFunc(charts, func(c ChartIndex) bool { return c.Name == name }) {
 		return apperr.New(apperr.Invalid, "未知的图表", "unknown chart").WithField("chart")
 	}
-	d, err := h.dashboard(r, p)
+	e, err := h.dashboard(r, p)
 	if err != nil {
 		return err
 	}
+	d := e.d
 	f := excelize.NewFile()
 	defer f.Close()
 	first := true

@@ -282,19 +282,25 @@ type ListPage struct {
 	USCC     string
 	States   template.HTML // the options of the filters
 	Items    template.HTML
-	Offset int
-	Next   int
-	Prev   int
-	More   bool
-	Query  string
-	From   int // the first row's number
-	To     int
+	Offset   int
+	Next     int
+	Prev     int
+	More     bool
+	Query    string
+	From     int // the first row's number
+	To       int
+	// The reviewer's queue: tabs by state, the page to come back to after
+	// a bulk action, the actions that fit the state, the 公示 title.
+	Tabs     template.HTML
+	Back     string
+	Bulk     []stateOption
+	PubTitle string
 }
 
 // appRow is one application in a list.
 type appRow struct {
 	ID, USCC, ItemName, Article, StateName, StateClass, Amount, Submitted, Updated string
-	Review                                                                   bool
+	Review                                                                         bool
 }
 
 // opt is an option of a select.
@@ -328,7 +334,6 @@ type stateOption struct{ Value, Label string }
 var allStates = []string{desk.StateDraft, desk.StateSubmitted, desk.StateReturned, desk.StateAccepted, desk.StateExpertReview,
 	desk.StateWaitlisted, desk.StateProposed, desk.StatePublicized, desk.StateObjected, desk.StateApproved, desk.StateBatched,
 	desk.StatePaid, desk.StateRejected, desk.StateWithdrawn, desk.StateObjectionUpheld, desk.StateClawedBack}
-
 
 // pageSize is how many applications a list shows at a time.
 const pageSize = 25

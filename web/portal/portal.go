@@ -40,7 +40,8 @@ type Options struct {
 	// Give the desk service's clock.
 	Now func() time.Time
 	// DashboardTTL is how long the dashboard's figures are reused before
-	// they are computed again; 2 seconds by default.
+	// they are computed again (in the background); 2 seconds by default,
+	// negative for never.
 	DashboardTTL time.Duration
 }
 
@@ -50,7 +51,7 @@ func Register(srv *web.Server, svc *desk.Service, users *auth.Store, opt Options
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.DashboardTTL <= 0 {
+	if opt.DashboardTTL == 0 {
 		opt.DashboardTTL = 2 * time.Second
 	}
 	h := &handlers{srv: srv, svc: svc, users: users, b: svc.Bundle(), now: opt.Now}

@@ -163,7 +163,7 @@ func TestPortalWorkflow(t *testing.T) {
 		// Submitted with one material missing: the draft is kept and the
 		// refusal says which.
 		fields := url.Values{"item": {"compute_voucher"}, "key": {"k1"}, "action": {"submit"}, "commitment": {"signed"},
-			"shown": {"ent.in_etown", "ent.serious_dishonesty_listed", "ent.penalties", "ent.ai_enterprise", "f.year", "f.compute_fees"},
+			"shown":        {"ent.in_etown", "ent.serious_dishonesty_listed", "ent.penalties", "ent.ai_enterprise", "f.year", "f.compute_fees"},
 			"ent.in_etown": {"true"}, "ent.serious_dishonesty_listed": {"false"}, "ent.ai_enterprise": {"true"}, "f.year": {"2026"}, "f.compute_fees": {"600万"}}
 		page, msg := ent.act("/me/applications", fields, file{"mat.contract", "合同.pdf", pdf("contract")}, file{"mat.settlement", "结算单.pdf", pdf("settlement")})
 		wantFlash(t, "submit without proof of payment", msg, "error: 缺少申报材料:付款凭证")
@@ -344,4 +344,68 @@ func getJSON(t *testing.T, c *client, path string, v any) {
 	if err := json.Unmarshal([]byte(r.body), v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
+}
+
+// TestPortalOffersAndConflicts: an admin imports a 免申即享 list from the
+// admin page; the enterprise sees the offer under 我能获得什么 and takes
+// it without a form. An expert who declares a conflict is replaced.
+func TestPortalOffersAndConflicts(t *testing.T) {
+	e := newEnv(t, storetest.New(t, store.SQLite))
+	ctx := context.Background()
+	adminActor := desk.Actor{ID: e.users["admin"].ID, Role: desk.RoleAdmin}
+	entActor := desk.Actor{ID: e.users["ent"].ID, Role: desk.RoleEnterprise, Enterprise: entA}
+	if _, err := e.svc.RegisterEnterprise(ctx, adminActor, entA, "北京亦庄智算科技有限公司"); err != nil {
+		t.Fatal(err)
+	}
+	facts := map[string]json.RawMessage{"in_etown": json.RawMessage("true"), "serious_dishonesty_listed": json.RawMessage("false"),
+		"penalties": json.RawMessage("[]"), "ai_enterprise": json.RawMessage("true")}
+	if err := e.svc.SetFacts(ctx, entActor, entA, facts, desk.SourceSelf, "2026-01-05"); err != nil {
+		t.Fatal(err)
+	}
+	admin, ent := e.as("admin"), e.as("ent")
+	csv := "uscc,name,date\n" + entA + ",北京亦庄智算科技有限公司,2026-01-15\n"
+	r := admin.multipart("/admin/offers/import", url.Values{"item": {"high_tech"}, "source": {"2026年度高新技术企业认定名单"}}, file{"file", "名单.csv", []byte(csv)})
+	if r.status != http.StatusOK || !strings.Contains(r.body, "生成 1 个免申即享事项") {
+		t.Fatalf("import: %d %s", r.status, flashOf(r.body))
+	}
+	benefits := ent.page("/me/benefits")
+	mustContain(t, "benefits", benefits, "免申即享", "国家高新技术企业", "300,000.00", "确认并申领")
+	offerID := regexp.MustCompile(`/offers/(ofr_[0-9a-z]+)/accept`).FindStringSubmatch(benefits)[1]
+	_, msg := ent.act("/offers/"+offerID+"/accept", nil)
+	wantFlash(t, "accept without a bank account", msg, "error: 请先登记银行账户")
+	ent.act("/enterprises/"+entA+"/bank-account", url.Values{"bank_name": {"北京银行"}, "bank_account": {"20000000012345678"}})
+	page, msg := ent.act("/offers/"+offerID+"/accept", nil)
+	wantFlash(t, "accept", msg, "已确认免申即享")
+	id := appIDRE.FindStringSubmatch(page)[1]
+	if st := e.state(id); st != desk.StateSubmitted {
+		t.Fatalf("offer accepted: %s", st)
+	}
+	var d portal.Dashboard
+	getJSON(t, admin, "/api/v1/dashboard", &d)
+	if d.Offers.FromOffers != 1 || d.Offers.Applications != 1 || d.Offers.Share != "100.0%" {
+		t.Fatalf("免申即享 share: %+v", d.Offers)
+	}
+
+	// A panel of two; the first expert declares a conflict and is replaced.
+	rev := e.as("rev")
+	vals := url.Values{"name": {"2026年度第一批"}, "opens": {"2026-03-01"}, "closes": {"2026-06-30"}, "items": {"compute_voucher"}}
+	admin.act("/admin/rounds", vals)
+	app, err := e.svc.CreateApplication(ctx, entActor, "compute_voucher", map[string]json.RawMessage{"year": json.RawMessage("2026"), "compute_fees": json.RawMessage(`"1000000"`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"contract", "settlement", "payment_proof"} {
+		if _, err := e.svc.Upload(ctx, entActor, app.ID, m, m+".pdf", pdf(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ent.act("/applications/"+app.ID+"/commitment", nil)
+	ent.act("/applications/"+app.ID+"/submit", url.Values{"key": {"x"}})
+	rev.act("/applications/"+app.ID+"/accept", nil)
+	_, msg = rev.act("/applications/"+app.ID+"/panel", url.Values{"experts": {e.users["exp1"].ID, e.users["exp2"].ID}})
+	wantFlash(t, "panel", msg, "专家组已组建")
+	_, msg = e.as("exp1").act("/applications/"+app.ID+"/declaration", url.Values{"conflict": {"yes"}, "note": {"曾任该企业顾问"}})
+	wantFlash(t, "conflict", msg, "已声明利益冲突并回避")
+	mustContain(t, "panel after a conflict", rev.page("/applications/"+app.ID), "回避", "评审专家3")
+	mustNotContain(t, "owner's timeline", ent.page("/applications/"+app.ID), e.users["exp1"].ID, "评审专家1")
 }

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,14 +12,6 @@ import (
 	"policydesk/web"
 )
 
-type queuePage struct {
-	ListPage
-	Tabs     template.HTML
-	Back     string
-	Bulk     []stateOption // actions that fit the state shown
-	PubTitle string
-}
-
 // reviewQueue is the department's queue: filters (state, item, credit
 // code), paging, and the bulk actions that fit the state shown.
 func (h *handlers) reviewQueue(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -28,7 +19,8 @@ func (h *handlers) reviewQueue(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	pg := queuePage{ListPage: lp, Back: "/review?" + lp.Query}
+	pg := lp
+	pg.Back = "/review?" + lp.Query
 	pg.RowsHTML = rowsHTML(lp.Rows, columns{Pick: true, USCC: true, Submitted: true})
 	var tabs []opt
 	for _, s := range []string{desk.StateSubmitted, desk.StateReturned, desk.StateAccepted, desk.StateExpertReview, desk.StateWaitlisted,
@@ -36,7 +28,7 @@ func (h *handlers) reviewQueue(w http.ResponseWriter, r *http.Request, p auth.Pr
 		tabs = append(tabs, opt{s, desk.StateName(s), s == lp.State})
 	}
 	pg.Tabs = tabsHTML(tabs, "/review")
-	switch lp.State {
+	switch pg.State {
 	case desk.StateSubmitted:
 		pg.Bulk = []stateOption{{"accept", "形式审查通过"}, {"return", "退回补正"}, {"reject", "不予支持"}}
 	case desk.StateAccepted:
