@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"policydesk/apperr"
 	"policydesk/audit"
@@ -202,6 +203,9 @@ func parseDay(field, s string) (policy.Date, error) {
 
 // text trims s and checks its length in characters.
 func text(field, s string, min, max int) (string, error) {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return "", apperr.New(apperr.Invalid, fieldLabel(field)+"含有无效字符(NUL 或非 UTF-8 编码)", field+" holds NUL or invalid UTF-8").WithField(field)
+	}
 	s = strings.TrimSpace(s)
 	n := len([]rune(s))
 	if n < min || n > max {

@@ -434,14 +434,14 @@ func (s *Service) evaluate(ctx context.Context, tx *store.Tx, app *Application, 
 	if err != nil {
 		return policy.Result{}, policy.ResultView{}, err
 	}
-	hist, own, err := s.history(ctx, app.USCC, app.grant())
+	hist, own, err := s.history(ctx, tx, app.USCC, app.grant())
 	if err != nil {
 		return policy.Result{}, policy.ResultView{}, err
 	}
 	c := policy.Case{Date: day, USCC: app.USCC, Enterprise: s.enterpriseFacts(facts), History: hist, Claims: []policy.Claim{claim}}
 	terms, _ := s.bundle.Terms(app.Item, app.USCC, day, claim.Facts)
 	if terms.Pool != "" {
-		left, err := s.led.PoolRemaining(ctx, terms.Pool, terms.Year)
+		left, err := s.led.PoolRemainingIn(ctx, tx, terms.Pool, terms.Year)
 		var le *ledger.Error
 		if errors.As(err, &le) && le.Code == ledger.CodeNotFound {
 			left, err = 0, nil // the year's budget has not been funded
@@ -464,9 +464,10 @@ func (s *Service) evaluate(ctx context.Context, tx *store.Tx, app *Application, 
 
 // history is the enterprise's grants from the ledger as the engine reads
 // them, leaving out grant exclude; own is what exclude has reserved and
-// not yet paid or released.
-func (s *Service) history(ctx context.Context, code, exclude string) ([]policy.Grant, int64, error) {
-	gs, err := s.led.History(ctx, code)
+// not yet paid or released. It reads through q, the caller's transaction
+// when there is one (never a second connection while holding one).
+func (s *Service) history(ctx context.Context, q store.Querier, code, exclude string) ([]policy.Grant, int64, error) {
+	gs, err := s.led.HistoryIn(ctx, q, code)
 	if err != nil {
 		return nil, 0, err
 	}

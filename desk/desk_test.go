@@ -431,6 +431,42 @@ func TestReconcile(t *testing.T) {
 		if len(again.Released) != 0 {
 			t.Fatalf("second run released %v", again.Released)
 		}
+
+		// The same crash with the reservation the workflow itself made:
+		// the proposal reserved, the desk step "did not land" (the row is
+		// put back to accepted), the restart released the orphan. Proposing
+		// again must reserve anew under a fresh grant id, not take the
+		// ledger's replay of the released grant for a reservation.
+		again2 := e.draft(t, ent, "model_voucher", map[string]any{"year": 2025, "contract_amount": "100000", "deployment": "api", "scenario": "jiebang"})
+		must(e.s.Submit(ctx, ent, again2.ID, ""))
+		must(e.s.Accept(ctx, reviewer, again2.ID, ""))
+		first := must(e.s.Opinion(ctx, reviewer, again2.ID, ""))
+		if _, err := db.Exec(ctx, `UPDATE desk_applications SET state = 'accepted', grant_id = '', proposed = 0 WHERE id = ?`, again2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if rep := must(e.s.Reconcile(ctx)); len(rep.Released) != 1 || rep.Released[0] != first.GrantID && rep.Released[0] != again2.ID {
+			t.Fatalf("reconcile: %+v (grant %q)", rep, first.GrantID)
+		}
+		poolBefore := must(e.led.PoolRemaining(ctx, "model_voucher", 2025))
+		re := must(e.s.Opinion(ctx, reviewer, again2.ID, ""))
+		if re.State != desk.StateProposed || re.GrantID == "" || re.GrantID == again2.ID {
+			t.Fatalf("re-proposal: state %s, grant %q", re.State, re.GrantID)
+		}
+		live := false
+		for _, g := range must(e.led.History(ctx, code(41))) {
+			if g.GrantID == re.GrantID && g.State == ledger.StateReserved && g.Reserved == int64(re.Proposed) {
+				live = true
+			}
+		}
+		if !live {
+			t.Fatalf("the re-proposal %s holds no reservation", re.GrantID)
+		}
+		if after := must(e.led.PoolRemaining(ctx, "model_voucher", 2025)); after != poolBefore-int64(re.Proposed) {
+			t.Fatalf("pool %d → %d after reserving %d", poolBefore, after, re.Proposed)
+		}
+		if rep := must(e.s.Reconcile(ctx)); len(rep.Released) != 0 || len(rep.Missing) != 0 {
+			t.Fatalf("after re-proposal reconcile finds %+v", rep)
+		}
 	})
 }
 

@@ -146,7 +146,7 @@ func (s *Service) ImportOffers(ctx context.Context, a Actor, item, source string
 			if err != nil {
 				return err
 			}
-			hist, _, err := s.history(ctx, g.code, "")
+			hist, _, err := s.history(ctx, tx, g.code, "")
 			if err != nil {
 				return err
 			}

@@ -153,21 +153,33 @@ func (s *Service) ProRata(ctx context.Context, a Actor, roundID, pool string, ye
 // reservation, if any, was released) and proposes it at amount. The ledger
 // call happens outside any desk transaction, as in propose.
 func (s *Service) reproposeAt(ctx context.Context, a Actor, app *Application, amount int64, message string) error {
+	if _, err := s.regrant(ctx, a, app.ID); err != nil {
+		return err
+	}
+	_, err := s.propose(ctx, a, app.ID, amount, message)
+	return err
+}
+
+// regrant gives an application a fresh grant id, recorded in the audit
+// log, and returns it. A released grant is never reserved again under its
+// old id: the ledger would answer the reservation as a replay.
+func (s *Service) regrant(ctx context.Context, a Actor, appID string) (string, error) {
 	now := s.now()
+	var grantID string
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		cur, err := s.loadApp(ctx, tx, app.ID)
+		cur, err := s.loadApp(ctx, tx, appID)
 		if err != nil {
 			return err
 		}
-		grantID := app.ID + "/pr" + strconv.Itoa(cur.Version)
-		if _, err := tx.Exec(ctx, `UPDATE desk_applications SET grant_id = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?`, grantID, nanos(now), cur.ID, cur.Version); err != nil {
+		grantID = cur.ID + "/pr" + strconv.Itoa(cur.Version)
+		res, err := tx.Exec(ctx, `UPDATE desk_applications SET grant_id = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?`, grantID, nanos(now), cur.ID, cur.Version)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(err, apperr.New(apperr.Conflict, "申请刚被他人修改,请刷新后重试", "the application changed meanwhile: reload and retry"))
 		}
 		return s.record(ctx, tx, now, a, "application.regrant", "application", cur.ID, cur.USCC, map[string]string{"grant_id": cur.GrantID}, map[string]string{"grant_id": grantID})
 	})
-	if err != nil {
-		return err
-	}
-	_, err = s.propose(ctx, a, app.ID, amount, message)
-	return err
+	return grantID, err
 }

@@ -142,7 +142,25 @@ func (s *Service) propose(ctx context.Context, a Actor, id string, amount int64,
 		caps = append(caps, ledger.Cap{Key: c.Key, Limit: c.Limit})
 	}
 	grantID := app.grant()
-	_, rerr := s.led.Reserve(ctx, ledger.Grant{ID: grantID, Enterprise: app.USCC, Item: app.Item, Year: terms.Year, Project: terms.Project, Pool: terms.Pool, Amount: amount, Caps: caps})
+	g := ledger.Grant{ID: grantID, Enterprise: app.USCC, Item: app.Item, Year: terms.Year, Project: terms.Project, Pool: terms.Pool, Amount: amount, Caps: caps}
+	res, rerr := s.led.Reserve(ctx, g)
+	if rerr == nil && res.Replayed {
+		// The same grant was reserved before. If that reservation has since
+		// been released (start-up reconciliation gave back an orphan, or an
+		// earlier proposal was withdrawn) the replay holds nothing: the
+		// application gets a fresh grant id and reserves again.
+		live, err := s.grantReserved(ctx, app.USCC, grantID)
+		if err != nil {
+			return nil, err
+		}
+		if !live {
+			if g.ID, err = s.regrant(ctx, a, app.ID); err != nil {
+				return nil, err
+			}
+			grantID = g.ID
+			_, rerr = s.led.Reserve(ctx, g)
+		}
+	}
 	var le *ledger.Error
 	if errors.As(rerr, &le) && (le.Code == ledger.CodeInsufficientFunds || le.Code == ledger.CodeExceedsCap) {
 		reason := "年度资金池余额不足"
@@ -169,6 +187,21 @@ func (s *Service) propose(ctx context.Context, a Actor, id string, amount int64,
 		return nil, err
 	}
 	return out, nil
+}
+
+// grantReserved reports whether the grant holds a reservation now (not
+// released, expired or paid).
+func (s *Service) grantReserved(ctx context.Context, code, grantID string) (bool, error) {
+	gs, err := s.led.History(ctx, code)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range gs {
+		if g.GrantID == grantID {
+			return g.State == ledger.StateReserved, nil
+		}
+	}
+	return false, nil
 }
 
 func (s *Service) waitlist(ctx context.Context, a Actor, id, reason string, now time.Time) (*Application, error) {

@@ -21,7 +21,11 @@ type Balance struct {
 // Balances returns the balances of the accounts, in the order asked. An
 // unknown key is not_found.
 func (l *Ledger) Balances(ctx context.Context, keys ...string) ([]Balance, error) {
-	accts, err := l.LookupAccounts(ctx, keys...)
+	return balances(ctx, l.db, keys)
+}
+
+func balances(ctx context.Context, q store.Querier, keys []string) ([]Balance, error) {
+	accts, err := lookupAccounts(ctx, q, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +48,13 @@ func (l *Ledger) Balances(ctx context.Context, keys ...string) ([]Balance, error
 // reserved and paid, plus what was clawed back. A pool never funded is
 // not_found.
 func (l *Ledger) PoolRemaining(ctx context.Context, pool string, year int) (int64, error) {
-	bs, err := l.Balances(ctx, PoolKey(pool, year))
+	return l.PoolRemainingIn(ctx, l.db, pool, year)
+}
+
+// PoolRemainingIn is PoolRemaining read through q: inside the caller's
+// transaction when q is one.
+func (l *Ledger) PoolRemainingIn(ctx context.Context, q store.Querier, pool string, year int) (int64, error) {
+	bs, err := balances(ctx, q, []string{PoolKey(pool, year)})
 	if err != nil {
 		return 0, err
 	}
@@ -54,6 +64,10 @@ func (l *Ledger) PoolRemaining(ctx context.Context, pool string, year int) (int6
 // LookupAccounts returns the accounts that exist among keys, in the order
 // asked; missing keys are left out (compare lengths to notice).
 func (l *Ledger) LookupAccounts(ctx context.Context, keys ...string) ([]Account, error) {
+	return lookupAccounts(ctx, l.db, keys)
+}
+
+func lookupAccounts(ctx context.Context, q store.Querier, keys []string) ([]Account, error) {
 	set := map[string]bool{}
 	for _, k := range keys {
 		if validKey(k) {
@@ -62,8 +76,8 @@ func (l *Ledger) LookupAccounts(ctx context.Context, keys ...string) ([]Account,
 	}
 	found := map[string]*Account{}
 	err := inChunks(set, func(part []string) error {
-		cond, args := store.InList(l.db.Dialect(), "key", part)
-		rows, err := l.db.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
+		cond, args := store.InList(q.Dialect(), "key", part)
+		rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -188,10 +202,16 @@ func (g Granted) Held() int64 {
 // History returns an enterprise's grants, oldest first. An enterprise
 // without grants has an empty history, not an error.
 func (l *Ledger) History(ctx context.Context, enterprise string) ([]Granted, error) {
+	return l.HistoryIn(ctx, l.db, enterprise)
+}
+
+// HistoryIn is History read through q: inside the caller's transaction
+// when q is one.
+func (l *Ledger) HistoryIn(ctx context.Context, q store.Querier, enterprise string) ([]Granted, error) {
 	if !validKey(enterprise) {
 		return []Granted{}, nil
 	}
-	rows, err := l.db.Query(ctx, `SELECT `+prefixed("g.", transferReadColumns)+`,
+	rows, err := q.Query(ctx, `SELECT `+prefixed("g.", transferReadColumns)+`,
 			r.flags, r.amount, r.code, r.id, p.debits_posted
 		FROM ledger_transfers g
 		LEFT JOIN ledger_transfers r ON r.pending_id = g.id

@@ -389,19 +389,6 @@ func (b *badEnv) variants(rt web.Route, full bool) []variant {
 	return vs
 }
 
-// knownIssues are failures found by this test in code owned elsewhere,
-// reported and not yet fixed: they are logged (see knownIssue), so that
-// the rest of the barrage guards CI meanwhile. Each names the route and the
-// variant; delete the entry with the fix.
-var knownIssues = map[string]string{
-	// web/portal builds the redirect after a form post from the raw path
-	// value ("/finance/batches/" + id): a NUL byte in it reaches the
-	// Location header and breaks the response. Fix: url.PathEscape(id).
-	"POST /finance/batches/{id}/approval|path nul\x00byte":       "portal: unescaped path value in Location",
-	"POST /finance/batches/{id}/payments/{app}|path nul\x00byte": "portal: unescaped path value in Location",
-	"POST /publicity/{id}/objections|path nul\x00byte":           "portal: unescaped path value in Location",
-}
-
 // requestID is the id an error answer names (API: in the JSON; pages:
 // in the X-Request-Id header).
 func requestID(r reliability.Resp) string {
@@ -419,14 +406,6 @@ func requestID(r reliability.Resp) string {
 
 // maxShown bounds the failures printed in full (POLICYDESK_BADINPUT_SHOW).
 var maxShown = 40
-
-// pgNUL is a known issue: PostgreSQL refuses text with a NUL byte or
-// invalid UTF-8 (SQLSTATE 22021); such a value in a path, a query or a
-// field reaches the database and the answer is a 500. The fix belongs in
-// the web layer: refuse NUL and invalid UTF-8 in the path, the query and
-// decoded JSON and form strings with 400 invalid, or map 22021 to invalid
-// where errors are classified.
-const pgNUL = "PostgreSQL refuses NUL / invalid UTF-8 in text (SQLSTATE 22021), answered 500"
 
 // killsSession: routes that end the caller's session, run last.
 func killsSession(rt web.Route) bool {
@@ -475,13 +454,6 @@ func TestBadInputEverywhere(t *testing.T) {
 		})
 		roleOrder := []auth.Role{"", auth.RoleEnterprise, auth.RoleReviewer, auth.RoleExpert, auth.RoleFinance, auth.RoleProvider, auth.RoleAdmin}
 		n, fails := 0, 0
-		known := map[string]map[string]int{} // issue → route → answers
-		note := func(issue, route string) {
-			if known[issue] == nil {
-				known[issue] = map[string]int{}
-			}
-			known[issue][route]++
-		}
 		statuses := map[int]int{}
 		start := time.Now()
 		for _, rt := range routes {
@@ -512,10 +484,6 @@ func TestBadInputEverywhere(t *testing.T) {
 					n++
 					r, err := clients[role].Raw(context.Background(), rt.Method, v.path, v.ct, bytes.NewReader(v.body), v.hdr...)
 					if err != nil {
-						if why, ok := knownIssues[rt.Key()+"|"+v.name]; ok {
-							note(why, rt.Key())
-							continue
-						}
 						t.Errorf("%s as %q, %s: no answer: %v", rt.Key(), role, v.name, err)
 						fails++
 						continue
@@ -530,10 +498,6 @@ func TestBadInputEverywhere(t *testing.T) {
 					case v.badBody && rt.Allows(p) && r.Status < 400 && r.Status != 303 && rt.Request != nil:
 						bad = "a malformed body accepted"
 					}
-					if bad == "5xx" && strings.Contains(b.logs.lines(requestID(r)), "SQLSTATE 22021") {
-						note(pgNUL, rt.Key())
-						continue
-					}
 					if bad != "" {
 						fails++
 						if fails <= maxShown {
@@ -544,16 +508,6 @@ func TestBadInputEverywhere(t *testing.T) {
 			}
 		}
 		t.Logf("%d requests in %s; statuses %v", n, time.Since(start).Round(time.Millisecond), statuses)
-		for issue, routes := range known {
-			var list []string
-			total := 0
-			for r, c := range routes {
-				list = append(list, r)
-				total += c
-			}
-			slices.Sort(list)
-			knownIssue(t, "%s — %d answers on %d routes: %s", issue, total, len(list), strings.Join(list, "; "))
-		}
 		if fails > maxShown {
 			t.Errorf("… %d failures in all", fails)
 		}

@@ -49,7 +49,9 @@ func (r CheckReport) Err() error {
 //     acknowledged submission of the application (a retried or replayed
 //     submit adds none);
 //   - every acknowledged review step (accept, return, propose) left the
-//     audit row of the state it answered.
+//     audit row of the state it answered;
+//   - every acknowledged metering import is stored with exactly the rows
+//     it acknowledged.
 //
 // The error is for a database that could not be read.
 func Check(ctx context.Context, db *store.DB, acks []Ack) (CheckReport, error) {
@@ -57,7 +59,8 @@ func Check(ctx context.Context, db *store.DB, acks []Ack) (CheckReport, error) {
 	moves := map[[2]string]int{} // (application, action) → audit rows
 	apps := map[string]bool{}    // application → commitment signed
 	mats := map[string]bool{}
-	keys := map[string]string{} // idempotency key → application in its stored answer
+	keys := map[string]string{}    // idempotency key → application in its stored answer
+	imports := map[string][2]int{} // import → rows it says it stored, rows stored
 	err := db.ReadTx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT entity_id, action, COUNT(*) FROM audit_log WHERE entity = 'application' GROUP BY entity_id, action`)
 		if err != nil {
@@ -96,6 +99,19 @@ func Check(ctx context.Context, db *store.DB, acks []Ack) (CheckReport, error) {
 				return err
 			}
 			mats[id] = true
+		}
+		rows.Close()
+		if rows, err = tx.Query(ctx, `SELECT i.id, i.imported, (SELECT COUNT(*) FROM compute_settlements s WHERE s.import_id = i.id) FROM compute_imports i`); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var said, stored int
+			if err := rows.Scan(&id, &said, &stored); err != nil {
+				rows.Close()
+				return err
+			}
+			imports[id] = [2]int{said, stored}
 		}
 		rows.Close()
 		if rows, err = tx.Query(ctx, `SELECT key, response FROM desk_idempotency`); err != nil {
@@ -145,6 +161,14 @@ func Check(ctx context.Context, db *store.DB, acks []Ack) (CheckReport, error) {
 				bad("idempotency key %s of acknowledged submission %s is not stored", a.Key, a.App)
 			} else if got != a.App {
 				bad("idempotency key %s answers for %s, not %s", a.Key, got, a.App)
+			}
+		case OpSettle:
+			got, ok := imports[a.Import]
+			switch {
+			case !ok:
+				bad("acknowledged import %s is not stored", a.Import)
+			case got[0] != a.Imported || got[1] != a.Imported:
+				bad("import %s: %d rows acknowledged, %d recorded, %d stored", a.Import, a.Imported, got[0], got[1])
 			}
 		case OpAccept, OpReturn, OpPropose:
 			if moves[[2]string{a.App, "application." + a.State}] == 0 {

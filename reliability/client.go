@@ -118,11 +118,14 @@ func (c *Client) Raw(ctx context.Context, method, path, ct string, body io.Reade
 	return Resp{Status: res.StatusCode, Body: data, Header: res.Header}, nil
 }
 
-// Upload sends a material as multipart/form-data (fields kind and file).
+// Upload sends a file as multipart/form-data (field file, and kind unless
+// it is "").
 func (c *Client) Upload(ctx context.Context, path, kind, filename string, data []byte) (Resp, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	mw.WriteField("kind", kind)
+	if kind != "" {
+		mw.WriteField("kind", kind)
+	}
 	fw, _ := mw.CreateFormFile("file", filename)
 	fw.Write(data)
 	mw.Close()

@@ -110,18 +110,6 @@ func (s *server) kill(t *testing.T) {
 	<-s.done
 }
 
-// knownIssue reports a failure found by these tests in code owned
-// elsewhere and not fixed yet: logged, or failed when
-// POLICYDESK_KNOWN_ISSUES=fail.
-func knownIssue(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("POLICYDESK_KNOWN_ISSUES") == "fail" {
-		t.Errorf(format, args...)
-		return
-	}
-	t.Logf("KNOWN ISSUE (logged; POLICYDESK_KNOWN_ISSUES=fail fails on it): "+format, args...)
-}
-
 // crashRounds is POLICYDESK_CRASH_ROUNDS, 3 by default (CI).
 func crashRounds(t *testing.T) int {
 	n := 3
@@ -137,11 +125,13 @@ func crashRounds(t *testing.T) int {
 // TestCrashRestart kills `policydesk serve` with SIGKILL at a random
 // moment of mixed load — enterprises creating, uploading, signing and
 // submitting with idempotency keys, reviewers accepting, returning and
-// proposing (which reserves money in the ledger) — restarts it on the same
-// database, and checks after every restart:
+// proposing (which reserves money in the ledger), providers importing
+// metering exports — restarts it on the same database, and checks after
+// every restart:
 //
 //   - the ledger and the audit chain verify;
-//   - every request that got a success answer is durable (Check);
+//   - every request that got a success answer is durable, every
+//     acknowledged import with all its rows (Check);
 //   - every submit that was in flight when the server died, retried with
 //     its idempotency key, succeeds, and each acknowledged submission is
 //     stored exactly once;
@@ -187,6 +177,16 @@ func TestCrashRestart(t *testing.T) {
 			add("rev-"+d, auth.RoleReviewer, "", d)
 			reviewers = append(reviewers, reliability.Reviewer{Login: "rev-" + d, Department: d})
 		}
+		var providers []reliability.Provider
+		customers := make([]reliability.Enterprise, 4)
+		for i := range 2 {
+			providers = append(providers, reliability.Provider{Login: fmt.Sprintf("prov%d", i), USCC: reliability.ProviderCode(i)})
+			add(providers[i].Login, auth.RoleProvider, providers[i].USCC, "")
+		}
+		for i := range customers {
+			customers[i] = reliability.Enterprise{Login: fmt.Sprintf("cust%d", i), USCC: reliability.EnterpriseCode(90000 + i)}
+			add(customers[i].Login, auth.RoleEnterprise, customers[i].USCC, "")
+		}
 		ents := make([]reliability.Enterprise, rounds*perRound)
 		for i := range ents {
 			ents[i] = reliability.Enterprise{Login: fmt.Sprintf("ent%04d", i), USCC: reliability.EnterpriseCode(i)}
@@ -205,6 +205,13 @@ func TestCrashRestart(t *testing.T) {
 		if err := w.OpenRound(ctx, "admin"); err != nil {
 			t.Fatal(err)
 		}
+		w.Providers, w.SettleRows = providers, 50
+		if err := w.Register(ctx, customers, 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.SetupProviders(ctx, "admin", customers, 2); err != nil {
+			t.Fatal(err)
+		}
 		retried, replayed, released := 0, 0, 0
 		releasedAt := map[string][]int{} // application → rounds whose restart released its reservation
 		missingSeen := map[string]bool{}
@@ -220,6 +227,10 @@ func TestCrashRestart(t *testing.T) {
 			for _, e := range mine {
 				wg.Add(1)
 				go func() { defer wg.Done(); w.RunEnterprise(load, e) }()
+			}
+			for _, p := range w.Providers {
+				wg.Add(1)
+				go func() { defer wg.Done(); w.RunProvider(load, p) }()
 			}
 			for _, rv := range reviewers {
 				wg.Add(1)
@@ -304,7 +315,7 @@ func TestCrashRestart(t *testing.T) {
 					missingSeen[id] = true
 					var state, grant string
 					db.QueryRow(ctx, `SELECT state, grant_id FROM desk_applications WHERE id = ?`, id).Scan(&state, &grant)
-					knownIssue(t, "round %d: start-up reconciliation: application %s (state %s, grant %q) holds no reservation; its orphan reservation was released at the restart after round(s) %v, and the re-proposal replayed the voided grant",
+					t.Errorf("round %d: start-up reconciliation: application %s (state %s, grant %q) holds no reservation; its orphan reservation was released at the restart after round(s) %v",
 						round, id, state, grant, releasedAt[id])
 				}
 				for _, id := range rec.Released {
@@ -329,7 +340,13 @@ func TestCrashRestart(t *testing.T) {
 			t.Fatalf("at the end: %v %v", err, rep.Err())
 		}
 		codes, _ := w.Stats.Codes()
-		t.Logf("%d kills: %d requests, %d acknowledged (%d submissions, each stored once), %d in-flight submits retried, %d replayed, %d orphan reservations released at restart; ledger %d transfers, audit %d rows; failed answers %v",
-			rounds, w.Stats.Total(), rep.Acks, rep.Submissions, retried, replayed, released, rep.Ledger.Transfers, rep.Audit.Rows, codes)
+		imports := 0
+		for _, a := range w.Acks.List() {
+			if a.Op == reliability.OpSettle {
+				imports++
+			}
+		}
+		t.Logf("%d kills: %d requests, %d acknowledged (%d submissions, each stored once; %d metering imports, each with its rows), %d in-flight submits retried, %d replayed, %d orphan reservations released at restart; ledger %d transfers, audit %d rows; failed answers %v",
+			rounds, w.Stats.Total(), rep.Acks, rep.Submissions, imports, retried, replayed, released, rep.Ledger.Transfers, rep.Audit.Rows, codes)
 	})
 }

@@ -10,12 +10,14 @@ import (
 
 	"policydesk/audit"
 	"policydesk/auth"
+	"policydesk/compute"
 	"policydesk/desk"
 	"policydesk/ledger"
 	"policydesk/policies"
 	"policydesk/policy"
 	"policydesk/store"
 	"policydesk/web"
+	"policydesk/web/computeapi"
 	"policydesk/web/deskapi"
 	"policydesk/web/portal"
 )
@@ -24,14 +26,16 @@ import (
 var Key = []byte("reliability-key!")
 
 // Env is the whole server in-process, wired as `policydesk serve` wires
-// it: ledger, workflow, JSON API and pages on one route table.
+// it: ledger, workflow, compute platform, their JSON APIs and the pages on
+// one route table.
 type Env struct {
-	DB     *store.DB
-	Bundle *policy.Bundle
-	Ledger *ledger.Ledger
-	Desk   *desk.Service
-	Auth   *auth.Store
-	Server *web.Server
+	DB      *store.DB
+	Bundle  *policy.Bundle
+	Ledger  *ledger.Ledger
+	Desk    *desk.Service
+	Compute *compute.Service
+	Auth    *auth.Store
+	Server  *web.Server
 }
 
 // EnvOptions configure an Env. Zero fields take the defaults.
@@ -71,7 +75,19 @@ func NewEnv(ctx context.Context, db *store.DB, opt EnvOptions) (*Env, error) {
 		}
 		return ids, err
 	}
-	if e.Desk, err = desk.New(db, led, b, desk.Options{Now: opt.Now, Key: Key, Experts: experts, Logger: opt.Logger}); err != nil {
+	// As serve wires it (cmd/policydesk/desk.go): a voucher claim is
+	// redeemed against settlements, never paid whole in a batch.
+	paidElsewhere := func(ctx context.Context, tx *store.Tx, id string) (string, error) {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM compute_claims WHERE application_id = ?`, id).Scan(&n); err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return "算力券/模型券额度按已确认的结算记录兑付", nil
+		}
+		return "", nil
+	}
+	if e.Desk, err = desk.New(db, led, b, desk.Options{Now: opt.Now, Key: Key, Experts: experts, Logger: opt.Logger, PaidElsewhere: paidElsewhere}); err != nil {
 		led.Close()
 		return nil, err
 	}
@@ -79,7 +95,12 @@ func NewEnv(ctx context.Context, db *store.DB, opt EnvOptions) (*Env, error) {
 		led.Close()
 		return nil, err
 	}
+	if e.Compute, err = compute.New(e.Desk, compute.Options{Now: opt.Now, Logger: opt.Logger}); err != nil {
+		led.Close()
+		return nil, err
+	}
 	deskapi.Register(e.Server, e.Desk)
+	computeapi.Register(e.Server, e.Compute)
 	if !opt.NoPortal {
 		if err := portal.Register(e.Server, e.Desk, e.Auth, portal.Options{Now: opt.Now}); err != nil {
 			led.Close()

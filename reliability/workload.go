@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -13,8 +14,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"policydesk/compute"
 	"policydesk/desk"
 	"policydesk/uscc"
 	"policydesk/web/deskapi"
@@ -32,10 +35,11 @@ const (
 	OpAccept  = "accept"  // 形式审查通过
 	OpReturn  = "return"  // 退回补正
 	OpPropose = "propose" // department opinion: the ledger reserves the award
+	OpSettle  = "settle"  // a provider's metering export: POST /compute/settlements/import
 )
 
 // Ops lists the operations in report order.
-var Ops = []string{OpLogin, OpCreate, OpUpload, OpCommit, OpSubmit, OpStatus, OpQueue, OpAccept, OpReturn, OpPropose}
+var Ops = []string{OpLogin, OpCreate, OpUpload, OpCommit, OpSubmit, OpStatus, OpQueue, OpAccept, OpReturn, OpPropose, OpSettle}
 
 // Intended refusals: answers the workflow gives on purpose under load (a
 // reviewer raced another for an application, a pool or cap ran dry).
@@ -66,6 +70,16 @@ type Enterprise struct{ Login, USCC string }
 // Reviewer is a department reviewer of the workload.
 type Reviewer struct{ Login, Department string }
 
+// Provider is a compute provider user of the workload and the contracts
+// its customers signed with it (SetupProviders fills them in).
+type Provider struct {
+	Login, USCC string
+	Contracts   []string
+}
+
+// ProviderCode is the USCC of the workload's provider i.
+func ProviderCode(i int) string { return uscc.Complete(fmt.Sprintf("91110302MC%07d", i)) }
+
 // EnterpriseCode is the USCC of the workload's enterprise i.
 func EnterpriseCode(i int) string { return uscc.Complete(fmt.Sprintf("91110302MB%07d", i)) }
 
@@ -77,6 +91,8 @@ type Workload struct {
 	Password    string // every user's
 	Enterprises []Enterprise
 	Reviewers   []Reviewer
+	Providers   []Provider
+	SettleRows  int // rows per metering export a provider uploads; 200 by default
 	Items       []Item
 	Think       time.Duration // mean pause between an enterprise's steps
 	ReturnPct   int           // share of applications reviewers return for 补正
@@ -105,7 +121,10 @@ func (w *Workload) call(ctx context.Context, op string, fn func() (Resp, error))
 	t := time.Now()
 	r, err := fn()
 	if err != nil && ctx.Err() != nil {
-		return r, errGone // the run ended while the request was in flight: not an answer to count
+		// The run ended while the request was in flight: no answer to
+		// count, but how long it had waited is.
+		w.Stats.cutOff(time.Since(t))
+		return r, errGone
 	}
 	w.Stats.Add(op, time.Since(t), r, err)
 	if err != nil {
@@ -370,6 +389,100 @@ func (w *Workload) RunReviewer(ctx context.Context, rv Reviewer, idx, n int) {
 	}
 }
 
+// SetupProviders registers each provider (as itself) and puts it on the
+// whitelist (as admin), then has perProvider enterprises each sign a
+// compute contract with it, taken in turn from ents (registered already).
+// It is not timed.
+func (w *Workload) SetupProviders(ctx context.Context, admin string, ents []Enterprise, perProvider int) error {
+	a := w.client()
+	if err := a.Login(ctx, admin, w.Password); err != nil {
+		return err
+	}
+	next := 0
+	for i := range w.Providers {
+		p := &w.Providers[i]
+		c := w.client()
+		if err := c.Login(ctx, p.Login, w.Password); err != nil {
+			return err
+		}
+		var got struct {
+			ID string `json:"id"`
+		}
+		r, err := c.JSON(ctx, "POST", "/api/v1/compute/providers", map[string]any{"uscc": p.USCC, "name": "亦庄算力服务商" + p.USCC[10:17], "kinds": []string{"compute"}})
+		if err != nil {
+			return err
+		}
+		if !r.OK() || r.Decode(&got) != nil {
+			return fmt.Errorf("register provider %s: %w", p.Login, r.Err())
+		}
+		if r, err = a.JSON(ctx, "POST", "/api/v1/compute/providers/"+got.ID+"/approve", map[string]any{"note": "材料齐全"}); err != nil {
+			return err
+		} else if !r.OK() {
+			return fmt.Errorf("approve provider %s: %w", p.Login, r.Err())
+		}
+		for k := 0; k < perProvider && next < len(ents); k++ {
+			e := ents[next]
+			next++
+			ec := w.client()
+			if err := ec.Login(ctx, e.Login, w.Password); err != nil {
+				return err
+			}
+			r, err := ec.JSON(ctx, "POST", "/api/v1/compute/contracts", map[string]any{"provider": p.USCC, "kind": "compute", "number": "HT-" + e.USCC[10:17],
+				"title": "智算服务合同", "amount": "1000000.00", "starts": "2025-01-01", "ends": "2025-12-31", "signed_on": "2024-12-20"})
+			if err != nil {
+				return err
+			}
+			if !r.OK() || r.Decode(&got) != nil {
+				return fmt.Errorf("contract of %s with %s: %w", e.Login, p.Login, r.Err())
+			}
+			p.Contracts = append(p.Contracts, got.ID)
+		}
+	}
+	return nil
+}
+
+// settleSeq numbers the metering exports, so that every file (and its
+// invoice numbers) is new.
+var settleSeq atomic.Uint64
+
+// RunProvider signs in as p and, until ctx ends, uploads a metering
+// export of SettleRows rows for its contracts about every Think × 5.
+func (w *Workload) RunProvider(ctx context.Context, p Provider) {
+	if len(p.Contracts) == 0 {
+		return
+	}
+	rows := w.SettleRows
+	if rows <= 0 {
+		rows = 200
+	}
+	c := w.client()
+	r, err := w.call(ctx, OpLogin, func() (Resp, error) {
+		return c.JSON(ctx, "POST", "/api/v1/session", map[string]string{"login": p.Login, "password": w.Password})
+	})
+	if err != nil || !r.OK() {
+		return
+	}
+	for pause(ctx, 5*w.Think) {
+		n := settleSeq.Add(1)
+		var file bytes.Buffer
+		if _, err := compute.GenerateSettlements(&file, compute.GenOptions{Rows: rows, Contracts: p.Contracts, From: "2025-01-01", To: "2025-12-31",
+			Seed: n, InvoicePrefix: fmt.Sprintf("INV%s%06d", p.USCC[10:17], n), MaxAmount: 100_00}); err != nil {
+			return
+		}
+		data := file.Bytes()
+		r, err := w.call(ctx, OpSettle, func() (Resp, error) {
+			return c.Upload(ctx, "/api/v1/compute/settlements/import", "", fmt.Sprintf("metering-%d.csv", n), data)
+		})
+		if err != nil {
+			return
+		}
+		var res compute.ImportResult
+		if r.OK() && r.Decode(&res) == nil {
+			w.Acks.add(Ack{Op: OpSettle, Import: res.ID, Imported: res.Imported})
+		}
+	}
+}
+
 // Ack is a request that got a success answer, what it made durable.
 type Ack struct {
 	Op       string
@@ -378,6 +491,8 @@ type Ack struct {
 	State    string // the application's state in the answer
 	Version  int
 	Material string // upload: the material's id
+	Import   string // settle: the import's id
+	Imported int    // settle: the rows it stored
 	Body     string // submit: the answer, for comparing a replay
 }
 
@@ -441,9 +556,26 @@ func (a *Acks) InFlight() []Pending {
 
 // Stats are latencies per operation and answers by status and code.
 type Stats struct {
-	mu    sync.Mutex
-	lat   map[string][]time.Duration
-	codes map[string]int // "op status code"
+	mu     sync.Mutex
+	lat    map[string][]time.Duration
+	codes  map[string]int // "op status code"
+	cut    int
+	cutMax time.Duration
+}
+
+// CutOff is the number of requests still in flight when the run ended,
+// and the longest any of them had waited.
+func (s *Stats) CutOff() (int, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cut, s.cutMax
+}
+
+func (s *Stats) cutOff(d time.Duration) {
+	s.mu.Lock()
+	s.cut++
+	s.cutMax = max(s.cutMax, d)
+	s.mu.Unlock()
 }
 
 // NewStats returns empty statistics.

@@ -15,6 +15,22 @@ import (
 // maxAttempts bounds how often Tx reruns a transaction that lost a race.
 const maxAttempts = 10
 
+// Querier reads: a *DB (its read pool) or a *Tx (inside the transaction).
+// Code that may run inside a caller's transaction takes a Querier, so that
+// it never waits for a second connection while holding one: with every
+// connection of a pool held by transactions that each wait for another,
+// all of them would wait for ever.
+type Querier interface {
+	Dialect() string
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
 // Tx is a transaction in progress. Its methods rebind ? placeholders.
 type Tx struct {
 	tx      *sql.Tx
@@ -126,6 +142,25 @@ func Retryable(err error) bool {
 		return pe.Code == "40001" || pe.Code == "40P01"
 	}
 	return false
+}
+
+// IsInvalidText reports whether the database refused a text value it
+// cannot store: PostgreSQL 22021 (invalid byte sequence, NUL included)
+// or 22P05 (untranslatable character). It is the input's fault.
+func IsInvalidText(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
+}
+
+// IsDiskFull reports whether the database could not write for lack of
+// space: SQLite SQLITE_FULL, PostgreSQL 53100 disk_full.
+func IsDiskFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == 13
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key

@@ -11,6 +11,7 @@ import (
 	"policydesk/auth"
 	"policydesk/ledger"
 	"policydesk/policy"
+	"policydesk/store"
 )
 
 // ErrorBody is the "error" member of every API error answer.
@@ -90,6 +91,12 @@ func classify(err error) (status int, body ErrorBody, internal bool) {
 	case errors.As(err, &mb):
 		body = ErrorBody{Code: apperr.TooLarge, Message: "请求体过大", MessageEn: "request body too large"}
 		status = http.StatusRequestEntityTooLarge
+	case store.IsInvalidText(err):
+		body = ErrorBody{Code: apperr.Invalid, Message: "输入含有无法保存的字符(NUL 或非 UTF-8 编码),请检查后重新提交", MessageEn: "the input holds characters that cannot be stored (NUL or invalid UTF-8)"}
+		status = http.StatusBadRequest
+	case store.IsDiskFull(err):
+		body = ErrorBody{Code: apperr.Unavailable, Message: "服务器存储空间不足,未保存任何内容,请稍后重试并通知管理员", MessageEn: "the server is out of storage; nothing was saved"}
+		status = http.StatusInsufficientStorage
 	case errors.Is(err, context.DeadlineExceeded):
 		body = ErrorBody{Code: apperr.Unavailable, Message: "服务繁忙，请稍后重试", MessageEn: "the server is busy; try again later"}
 		status = http.StatusServiceUnavailable
@@ -97,7 +104,7 @@ func classify(err error) (status int, body ErrorBody, internal bool) {
 		body = ErrorBody{Code: coded.ErrorCode(), Message: "请求未被接受", MessageEn: err.Error()}
 		status = StatusOf(coded.ErrorCode())
 	}
-	if status == 0 || status >= 500 && status != http.StatusServiceUnavailable {
+	if status == 0 || status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
 		return http.StatusInternalServerError, ErrorBody{Code: apperr.Internal, Message: internalZH, MessageEn: internalEN}, true
 	}
 	return status, body, false
@@ -115,6 +122,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, a
 	case internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request canceled by client", slog.String("request_id", body.RequestID))
+	case status == http.StatusInsufficientStorage:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "out of storage", slog.String("request_id", body.RequestID),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("err", err.Error()))
 	case internal:
 		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("request_id", body.RequestID),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("err", err.Error()))

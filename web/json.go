@@ -140,19 +140,26 @@ func jsonKind(k string) string {
 }
 
 // checkDepth refuses JSON nested deeper than max, before the decoder
-// recurses into it. It skips strings, so brackets inside them do not count.
+// recurses into it, and strings holding NUL (\u0000: no text field has a
+// use for it, and PostgreSQL cannot store it). It skips strings, so
+// brackets inside them do not count.
 func checkDepth(data []byte, max int) error {
 	depth := 0
 	inString, escaped := false, false
-	for _, c := range data {
+	for i, c := range data {
 		if inString {
 			switch {
 			case escaped:
 				escaped = false
+				if c == 'u' && bytes.HasPrefix(data[i+1:], []byte("0000")) {
+					return errInvalidJSON("文本中不能含有 NUL 字符(\\u0000)", "text may not contain NUL (\\u0000)", "")
+				}
 			case c == '\\':
 				escaped = true
 			case c == '"':
 				inString = false
+			case c == 0:
+				return errInvalidJSON("文本中不能含有 NUL 字符", "text may not contain NUL", "")
 			}
 			continue
 		}

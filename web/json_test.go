@@ -57,6 +57,10 @@ func TestDecodeJSON(t *testing.T) {
 		{"invalid UTF-8", "application/json", "{\"name\": \"\xc3\x28\"}", apperr.Invalid, ""},
 		{"empty", "application/json", "  ", apperr.Invalid, ""},
 		{"syntax", "application/json", `{"name": }`, apperr.Invalid, ""},
+		{"NUL escape", "application/json", `{"name": "a\u0000b"}`, apperr.Invalid, ""},
+		{"NUL escape in a key", "application/json", `{"extra": {"\u0000": 1}}`, apperr.Invalid, ""},
+		{"an escaped backslash before u0000 is text", "application/json", `{"name": "a\\u0000b"}`, "", ""},
+		{"other escapes are fine", "application/json", `{"name": "\u0001\u00e9\n"}`, "", ""},
 	}
 	for _, c := range cases {
 		var v sample

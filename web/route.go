@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"policydesk/apperr"
 	"policydesk/auth"
@@ -117,6 +118,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if st != nil {
 			st.route = key
 		}
+		if !cleanText(r.URL.Path) || r.URL.RawQuery != "" && !CleanValues(r.URL.Query()) {
+			s.writeError(w, r, apperr.New(apperr.Invalid, "地址中含有无效字符(NUL 或非 UTF-8 编码)", "the address holds NUL or invalid UTF-8"), api)
+			return
+		}
 		p, sess, err := s.principal(w, r)
 		if err != nil && !rt.Public {
 			s.writeError(w, r, err, api)
@@ -142,6 +147,27 @@ func (s *Server) wrap(rt Route) http.Handler {
 			s.writeError(w, r, err, api)
 		}
 	})
+}
+
+// cleanText reports whether s is valid UTF-8 without NUL.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// CleanValues reports whether every key and value is valid UTF-8 without
+// NUL: what a form or query may carry into the database.
+func CleanValues(q url.Values) bool {
+	for k, vs := range q {
+		if !cleanText(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !cleanText(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // principal returns who sends r: the session cookie's user, or anonymous.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"policydesk/apperr"
 	"policydesk/auth"
 	"policydesk/ledger"
@@ -363,6 +365,10 @@ func TestErrorMapping(t *testing.T) {
 		{&ledger.Error{Code: ledger.CodeInternal, Message: "x"}, 500, "internal"},
 		{errors.New("disk on fire at /var/lib/secret"), 500, "internal"},
 		{context.DeadlineExceeded, 503, "unavailable"},
+		{fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22021", Message: "invalid byte sequence for encoding \"UTF8\": 0x00"}), 400, "invalid"},
+		{&pgconn.PgError{Code: "22P05"}, 400, "invalid"},
+		{&pgconn.PgError{Code: "53100", Message: "could not extend file"}, 507, "unavailable"},
+		{&pgconn.PgError{Code: "23505"}, 500, "internal"},
 	}
 	for _, c := range cases {
 		st, body, _ := classify(c.err)

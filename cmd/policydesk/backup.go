@@ -87,6 +87,12 @@ func runRestore(ctx context.Context, args []string, io stdio) int {
 		return 1
 	}
 	defer db.Close()
+	if vs, err := db.AppliedMigrations(ctx); err != nil || len(vs) == 0 {
+		// pg_restore recreates the schema the dump came from; a DSN whose
+		// search_path points elsewhere would see an empty database here.
+		fmt.Fprintf(io.err, "restore: 恢复的数据不在 --db 指向的位置 the restored tables are not where --db points (PostgreSQL: give search_path=<the dumped schema>): %v\n", err)
+		return 1
+	}
 	applied, err := db.Migrate(ctx)
 	for _, m := range applied {
 		fmt.Fprintf(io.out, "已应用 applied %04d_%s\n", m.Version, m.Name)

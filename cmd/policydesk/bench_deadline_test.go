@@ -13,11 +13,11 @@ import (
 // exactly once.
 func TestBenchDeadline(t *testing.T) {
 	storetest.EachDSN(t, func(t *testing.T, dsn string) {
-		code, out, errs := runCmd("bench", "deadline", "--db", dsn, "--enterprises", "12", "--reviewers", "1", "--duration", "4s", "--think", "20ms")
+		code, out, errs := runCmd("bench", "deadline", "--db", dsn, "--enterprises", "12", "--reviewers", "1", "--duration", "4s", "--think", "20ms", "--target", "1m", "--providers", "2", "--contracts", "3", "--settle-rows", "50")
 		if code != 0 {
 			t.Fatalf("bench deadline: %d\n%s\n%s", code, out, errs)
 		}
-		for _, want := range []string{"requests/s", "submit", "ledger verified", "audit chain intact", "each stored exactly once", "peak memory"} {
+		for _, want := range []string{"requests/s", "submit", "ledger verified", "audit chain intact", "each stored exactly once", "peak memory", "metering imports"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the report lacks %q:\n%s", want, out)
 			}

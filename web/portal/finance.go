@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -98,7 +99,7 @@ func (h *handlers) approveBatch(w http.ResponseWriter, r *http.Request, p auth.P
 		return err
 	}
 	id := r.PathValue("id")
-	back := "/finance/batches/" + id
+	back := "/finance/batches/" + url.PathEscape(id)
 	count, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("count")))
 	if err != nil || count < 0 {
 		return h.done(w, r, back, "", apperr.New(apperr.Invalid, "请填写核对后的笔数", "give the count you checked").WithField("count"))

@@ -306,6 +306,14 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return apperr.New(apperr.Invalid, "无法读取表单", "cannot read the form")
 	}
+	return cleanForm(r)
+}
+
+// cleanForm refuses a form whose fields hold NUL or invalid UTF-8.
+func cleanForm(r *http.Request) error {
+	if !web.CleanValues(r.PostForm) {
+		return apperr.New(apperr.Invalid, "表单中含有无效字符(NUL 或非 UTF-8 编码),请检查后重新提交", "the form holds NUL or invalid UTF-8")
+	}
 	return nil
 }
 
@@ -327,7 +335,7 @@ func parseMultipart(w http.ResponseWriter, r *http.Request) error {
 		}
 		return apperr.New(apperr.Invalid, "无法读取上传的表单", "cannot read the form")
 	}
-	return nil
+	return cleanForm(r)
 }
 
 // safeBack keeps a "back" address on one of our pages under prefix.

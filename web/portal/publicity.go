@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"net/url"
 
 	"policydesk/auth"
 	"policydesk/desk"
@@ -59,7 +60,7 @@ func (h *handlers) object(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if err := parseForm(w, r); err != nil {
 		return err
 	}
-	back := "/publicity/" + r.PathValue("id")
+	back := "/publicity/" + url.PathEscape(r.PathValue("id"))
 	f := r.PostForm
 	o, err := h.svc.Object(r.Context(), actor(r, p), f.Get("application_id"), f.Get("name"), f.Get("contact"), f.Get("text"))
 	if err != nil {
