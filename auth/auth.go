@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -136,6 +137,13 @@ type Options struct {
 	// request would serialise every page view on SQLite's one writer. The
 	// idle timeout can thus end a session up to TouchEvery early, never late.
 	TouchEvery time.Duration // default 1 min
+	// SessionCacheTTL is how long Lookup reuses what the database said
+	// about a session (default 5 s; negative: never). Logout, password
+	// changes and disabling in this process take effect at once; in
+	// another instance sharing the database, within this time.
+	SessionCacheTTL time.Duration
+	// SessionCacheMax bounds the cached sessions (default 100,000).
+	SessionCacheMax int
 
 	MaxFailures   int           // failed logins for one login before a delay; default 5
 	MaxIPFailures int           // failed logins from one address before a delay; default 20
@@ -164,6 +172,12 @@ func (o Options) withDefaults() Options {
 	def(&o.IdleTimeout, 30*time.Minute)
 	def(&o.AbsoluteTimeout, 12*time.Hour)
 	def(&o.TouchEvery, time.Minute)
+	if o.SessionCacheTTL == 0 {
+		o.SessionCacheTTL = 5 * time.Second
+	}
+	if o.SessionCacheMax <= 0 {
+		o.SessionCacheMax = 100_000
+	}
 	def(&o.LockBase, time.Second)
 	def(&o.LockMax, 15*time.Minute)
 	def(&o.FailureWindow, 15*time.Minute)
@@ -187,8 +201,21 @@ func (o Options) withDefaults() Options {
 
 // Store keeps users, sessions and throttling state in the database.
 type Store struct {
-	db  *store.DB
-	opt Options
+	db    *store.DB
+	opt   Options
+	cache *sessionCache // nil when SessionCacheTTL < 0
+	gate  atomic.Pointer[func() error]
+}
+
+// SetLoginGate makes Login ask gate first and refuse with its error while
+// it returns one (the demo refuses sign-ins while its data is being made);
+// nil removes the gate.
+func (s *Store) SetLoginGate(gate func() error) {
+	if gate == nil {
+		s.gate.Store(nil)
+		return
+	}
+	s.gate.Store(&gate)
 }
 
 // NewStore returns a Store on db with the default options.
@@ -196,7 +223,8 @@ func NewStore(db *store.DB) *Store { return NewStoreWithOptions(db, Options{}) }
 
 // NewStoreWithOptions returns a Store on db with opt.
 func NewStoreWithOptions(db *store.DB, opt Options) *Store {
-	return &Store{db: db, opt: opt.withDefaults()}
+	opt = opt.withDefaults()
+	return &Store{db: db, opt: opt, cache: newSessionCache(opt.SessionCacheTTL, opt.SessionCacheMax)}
 }
 
 // SetAudit sets the function that records auth's events in the audit

@@ -89,6 +89,11 @@ func dummy() string {
 // refused with rate_limited (cause *Throttled) without checking anything.
 func (s *Store) Login(ctx context.Context, login, password, remoteIP string, now time.Time) (Principal, Session, error) {
 	now = now.UTC()
+	if g := s.gate.Load(); g != nil {
+		if err := (*g)(); err != nil {
+			return Principal{}, Session{}, err
+		}
+	}
 	subjects := []string{"login:" + loginKey(login)}
 	if remoteIP != "" {
 		subjects = append(subjects, "ip:"+remoteIP)
@@ -222,12 +227,28 @@ func (s *Store) expiry(sess Session) time.Time {
 // Lookup returns the principal and session of a session id. It ends and
 // refuses a session unused for IdleTimeout or older than AbsoluteTimeout,
 // and one whose user was disabled.
+//
+// What the database said about a session is reused for SessionCacheTTL
+// (see sessionCache): logout, password change and disabling in this
+// process take effect at once; in another instance, within that time.
 func (s *Store) Lookup(ctx context.Context, id string, now time.Time) (Principal, Session, error) {
 	now = now.UTC()
 	if !wellFormedID(id) {
 		return Principal{}, Session{}, errSignedOut()
 	}
 	h := hashID(id)
+	if e, ok := s.cache.get(h); ok {
+		sess := Session{ID: id, UserID: e.p.UserID, CreatedAt: e.created, LastSeen: e.seen}
+		sess.Expires = s.expiry(sess)
+		if e.abs.Before(sess.Expires) {
+			sess.Expires = e.abs
+		}
+		if now.Before(sess.Expires) && now.Sub(sess.LastSeen) < s.opt.TouchEvery {
+			return e.p, sess, nil
+		}
+		// Expired, or due to be touched: the database decides.
+	}
+	gen := s.cache.generation()
 	var u User
 	var role string
 	var disabled int
@@ -237,6 +258,7 @@ func (s *Store) Lookup(ctx context.Context, id string, now time.Time) (Principal
 		FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.id_hash = ?`, h).
 		Scan(&u.ID, &created, &seen, &expires, &u.Login, &u.Name, &role, &u.Enterprise, &u.Department, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.cache.dropSession(h)
 		return Principal{}, Session{}, errSignedOut()
 	}
 	if err != nil {
@@ -252,6 +274,7 @@ func (s *Store) Lookup(ctx context.Context, id string, now time.Time) (Principal
 		if _, err := s.db.Exec(ctx, `DELETE FROM auth_sessions WHERE id_hash = ?`, h); err != nil {
 			return Principal{}, Session{}, err
 		}
+		s.cache.dropSession(h)
 		return Principal{}, Session{}, errSignedOut()
 	}
 	if now.Sub(sess.LastSeen) >= s.opt.TouchEvery {
@@ -264,7 +287,9 @@ func (s *Store) Lookup(ctx context.Context, id string, now time.Time) (Principal
 			sess.Expires = abs
 		}
 	}
-	return u.Principal(), sess, nil
+	p := u.Principal()
+	s.cache.put(h, gen, cachedSession{p: p, created: sess.CreatedAt, seen: sess.LastSeen, abs: fromNanos(expires), read: time.Now()})
+	return p, sess, nil
 }
 
 // Logout ends the session id. Ending a session that does not exist is not
@@ -273,14 +298,18 @@ func (s *Store) Logout(ctx context.Context, id string) error {
 	if !wellFormedID(id) {
 		return nil
 	}
-	_, err := s.db.Exec(ctx, `DELETE FROM auth_sessions WHERE id_hash = ?`, hashID(id))
+	h := hashID(id)
+	_, err := s.db.Exec(ctx, `DELETE FROM auth_sessions WHERE id_hash = ?`, h)
+	// Forgotten after the delete, so that no lookup running meanwhile puts
+	// it back (see sessionCache); and even when the delete failed.
+	s.cache.dropSession(h)
 	return err
 }
 
 // LogoutEverywhere ends every session of userID, on every device.
 func (s *Store) LogoutEverywhere(ctx context.Context, userID string) error {
 	now := s.opt.Now().UTC()
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `DELETE FROM auth_sessions WHERE user_id = ?`, userID)
 		if err != nil {
 			return err
@@ -289,6 +318,8 @@ func (s *Store) LogoutEverywhere(ctx context.Context, userID string) error {
 		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "session.logout_everywhere", Entity: "user", Subject: userID,
 			After: map[string]any{"sessions_ended": n}})
 	})
+	s.cache.dropUser(userID, 0)
+	return err
 }
 
 // PurgeExpired deletes sessions past their absolute limit or idle for

@@ -161,10 +161,7 @@ func (s *Store) SetDisabled(ctx context.Context, tx *store.Tx, id string, disabl
 		after.Disabled = disabled
 		return s.recordAudit(ctx, tx, Event{At: now, Actor: actor, Action: action, Entity: "user", Subject: id, Enterprise: u.Enterprise, Before: u, After: after})
 	}
-	if tx != nil {
-		return run(tx)
-	}
-	return s.db.Tx(ctx, run)
+	return s.runUserChange(ctx, tx, id, run)
 }
 
 // SetPassword replaces a user's password and ends all the user's sessions.
@@ -190,10 +187,7 @@ func (s *Store) SetPassword(ctx context.Context, tx *store.Tx, id, password stri
 		}
 		return s.recordAudit(ctx, tx, Event{At: now, Actor: FromContext(ctx), Action: "user.password", Entity: "user", Subject: id})
 	}
-	if tx != nil {
-		return run(tx)
-	}
-	return s.db.Tx(ctx, run)
+	return s.runUserChange(ctx, tx, id, run)
 }
 
 // credentials is what Login reads about a login.
@@ -218,4 +212,19 @@ func (s *Store) credentials(ctx context.Context, login string) (credentials, boo
 	}
 	c.user.Role, c.user.Disabled, c.user.CreatedAt = Role(role), disabled != 0, time.Unix(0, created).UTC()
 	return c, true, nil
+}
+
+// runUserChange runs a change that ends a user's sessions (disabling, a
+// new password) and drops them from the session cache: after the commit
+// when auth runs the transaction; when the caller's tx runs it, at once
+// and the user's sessions are not cached for a minute after, by which
+// time the caller has committed.
+func (s *Store) runUserChange(ctx context.Context, tx *store.Tx, userID string, run func(tx *store.Tx) error) error {
+	if tx != nil {
+		s.cache.dropUser(userID, time.Minute)
+		return run(tx)
+	}
+	err := s.db.Tx(ctx, run)
+	s.cache.dropUser(userID, 0)
+	return err
 }

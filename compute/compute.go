@@ -72,6 +72,8 @@ type Service struct {
 }
 
 // New returns the platform on the workflow's database, ledger and policy.
+// It makes its payable redemptions lines of the workflow's payment batches
+// (desk.Service.SetPayables).
 func New(d *desk.Service, opt Options) (*Service, error) {
 	if d == nil {
 		return nil, errors.New("compute: the workflow is required")
@@ -100,7 +102,10 @@ func New(d *desk.Service, opt Options) (*Service, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Service{db: d.DB(), led: d.Ledger(), desk: d, bundle: d.Bundle(), opt: opt}, nil
+	s := &Service{db: d.DB(), led: d.Ledger(), desk: d, bundle: d.Bundle(), opt: opt}
+	// Finance pays redemptions through the workflow's payment batches.
+	d.SetPayables(s)
+	return s, nil
 }
 
 // DB is the platform's database.

@@ -160,12 +160,35 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("redeemed records %d", len(rs))
 		}
 
-		// Finance records the bank transfer.
-		wantCode(t, func() error { _, err := e.c.RecordRedemptionPayment(ctx, ent, red.ID, "X"); return err }(), "forbidden")
-		paid := must(e.c.RecordRedemptionPayment(ctx, finance, red.ID, "BOC2025030300001"))
-		if paid.State != compute.RedemptionPaid || paid.PaidAt == nil {
+		// Finance pays it through a four-eyes payment batch of the
+		// workflow; the ledger is not posted again.
+		wantCode(t, func() error { _, err := e.desk.CreateBatch(ctx, ent, []string{red.ID}); return err }(), "forbidden")
+		batch := must(e.desk.CreateBatch(ctx, finance, []string{red.ID}))
+		if batch.Count != 1 || batch.Total != red.Amount || len(batch.Payments) != 1 || batch.Payments[0].Kind != compute.KindRedemption ||
+			batch.Payments[0].Source != app.ID || batch.Payments[0].BankAccount != "6217000010001234567" {
+			t.Fatalf("batch %+v", batch)
+		}
+		wantCode(t, func() error { _, err := e.desk.CreateBatch(ctx, finance2, []string{red.ID}); return err }(), "conflict") // in a batch already
+		wantCode(t, func() error {
+			_, err := e.desk.ApproveBatch(ctx, finance, batch.ID, 1, int64(red.Amount))
+			return err
+		}(), "forbidden") // the creator cannot approve
+		must(e.desk.ApproveBatch(ctx, finance2, batch.ID, 1, int64(red.Amount)))
+		if _, err := e.desk.ExportBatch(ctx, finance, batch.ID); err != nil {
+			t.Fatal(err)
+		}
+		must(e.desk.RecordPayment(ctx, finance, batch.ID, red.ID, true, "BOC2025030300001"))
+		paid := must(e.c.GetRedemption(ctx, ent, red.ID))
+		if paid.State != compute.RedemptionPaid || paid.PaidAt == nil || paid.BatchID != batch.ID || paid.BankRef != "BOC2025030300001" {
 			t.Fatalf("paid %+v", paid)
 		}
+		if b := must(e.desk.GetBatch(ctx, finance, batch.ID)); b.State != "closed" || b.Payments[0].State != "paid" {
+			t.Fatalf("batch after payment %+v", b)
+		}
+		if after := must(e.led.Balances(ctx, ledger.PayableKey(ent.Enterprise)))[0]; after.CreditsPosted != due {
+			t.Fatalf("paying the redemption posted again: %d, want %d", after.CreditsPosted, due)
+		}
+		e.verify()
 
 		// Before the contract ends nothing is released; after, the rest is.
 		if n, _, err := e.c.CloseVouchers(ctx); err != nil || n != 0 {
@@ -198,7 +221,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		// Every change left its audit row.
 		for _, action := range []string{"provider.register", "provider.approved", "listing.create", "contract.create", "claim.create", "claim.activate",
-			"settlements.import", "settlements.confirmed", "redemption.plan", "redemption.post", "redemption.paid", "claim.close", "claim.release"} {
+			"settlements.import", "settlements.confirmed", "redemption.plan", "redemption.post", "redemption.batched", "redemption.paid", "batch.line.paid", "claim.close", "claim.release"} {
 			var k int
 			if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = ?`, action).Scan(&k); err != nil || k == 0 {
 				t.Fatalf("no audit row for %s (%v)", action, err)

@@ -43,6 +43,7 @@ var (
 	admin    = desk.Actor{ID: "u-admin", Role: desk.RoleAdmin}
 	reviewer = desk.Actor{ID: "u-rev", Role: desk.RoleReviewer, Department: "info_tech"}
 	finance  = desk.Actor{ID: "u-fin", Role: desk.RoleFinance}
+	finance2 = desk.Actor{ID: "u-fin2", Role: desk.RoleFinance}
 	visitor  = desk.Actor{ID: "public", Role: desk.RolePublic}
 )
 

@@ -44,6 +44,7 @@ type Redemption struct {
 	Amount     money.Amount     `json:"amount"`
 	Parts      []RedemptionPart `json:"parts"`
 	State      string           `json:"state"`
+	BatchID    string           `json:"batch_id,omitempty"` // the payment batch it is in (desk), while payable or once paid
 	BankRef    string           `json:"bank_ref,omitempty"`
 	Note       string           `json:"note,omitempty"`
 	CreatedAt  time.Time        `json:"created_at"`
@@ -61,12 +62,15 @@ type RedemptionPart struct {
 
 const redemptionColumns = `id, contract_id, uscc, provider_id, item, records, base, rate, due, amount, parts, state, bank_ref, note, created_at, paid_at`
 
+// redemptionRead are the columns scanRedemption reads.
+const redemptionRead = redemptionColumns + `, batch_id`
+
 func scanRedemption(r interface{ Scan(...any) error }) (*Redemption, error) {
 	var x Redemption
 	var base, due, amount, created int64
 	var parts string
 	var paid *int64
-	if err := r.Scan(&x.ID, &x.ContractID, &x.USCC, &x.ProviderID, &x.Item, &x.Records, &base, &x.Rate, &due, &amount, &parts, &x.State, &x.BankRef, &x.Note, &created, &paid); err != nil {
+	if err := r.Scan(&x.ID, &x.ContractID, &x.USCC, &x.ProviderID, &x.Item, &x.Records, &base, &x.Rate, &due, &amount, &parts, &x.State, &x.BankRef, &x.Note, &created, &paid, &x.BatchID); err != nil {
 		return nil, err
 	}
 	x.Base, x.Due, x.Amount = money.Amount(base), money.Amount(due), money.Amount(amount)
@@ -215,7 +219,7 @@ func (s *Service) Redeem(ctx context.Context, a desk.Actor, contractID string) (
 }
 
 func (s *Service) redemption(ctx context.Context, q querier, id string) (*Redemption, error) {
-	r, err := scanRedemption(q.QueryRow(ctx, `SELECT `+redemptionColumns+` FROM compute_redemptions WHERE id = ?`, id))
+	r, err := scanRedemption(q.QueryRow(ctx, `SELECT `+redemptionRead+` FROM compute_redemptions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("兑付", "redemption")
 	}
@@ -265,7 +269,7 @@ func (s *Service) post(ctx context.Context, red *Redemption) error {
 
 // resume finishes the planned redemptions of a contract ("" for all).
 func (s *Service) resume(ctx context.Context, contractID string) error {
-	q := `SELECT ` + redemptionColumns + ` FROM compute_redemptions WHERE state = 'pending'`
+	q := `SELECT ` + redemptionRead + ` FROM compute_redemptions WHERE state = 'pending'`
 	var args []any
 	if contractID != "" {
 		q, args = q+` AND contract_id = ?`, append(args, contractID)
@@ -299,8 +303,11 @@ func (s *Service) resume(ctx context.Context, contractID string) error {
 type RedemptionFilter struct {
 	Contract string
 	State    string
-	Limit    int
-	Offset   int
+	// ToPay keeps the payable redemptions in no payment batch: what finance
+	// may put into one.
+	ToPay  bool
+	Limit  int
+	Offset int
 }
 
 // Redemptions lists the redemptions the actor may see: an enterprise its
@@ -323,7 +330,10 @@ func (s *Service) Redemptions(ctx context.Context, a desk.Actor, f RedemptionFil
 	if f.State != "" {
 		where, args = append(where, "r.state = ?"), append(args, f.State)
 	}
-	q := `SELECT ` + prefix("r.", redemptionColumns) + ` FROM compute_redemptions r JOIN compute_providers p ON p.id = r.provider_id`
+	if f.ToPay {
+		where = append(where, "r.state = 'payable' AND r.batch_id = ''")
+	}
+	q := `SELECT ` + prefix("r.", redemptionRead) + ` FROM compute_redemptions r JOIN compute_providers p ON p.id = r.provider_id`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -351,40 +361,97 @@ func prefix(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecordRedemptionPayment records the bank transfer of a payable
-// redemption (finance). The ledger already holds the amount as payable to
-// the enterprise; this closes the redemption. (Until the workflow's
-// payment batches take redemptions, finance records them here.)
-func (s *Service) RecordRedemptionPayment(ctx context.Context, a desk.Actor, id, bankRef string) (*Redemption, error) {
+// KindRedemption is the kind of a payment batch line that pays a
+// redemption.
+const KindRedemption = "redemption"
+
+// TakeLine puts a payable redemption into a payment batch of the workflow
+// (desk.Payables): finance pays redemptions through the same four-eyes
+// batches as awards. The ledger already holds the amount as payable to the
+// enterprise (Ledger.Redeem posted it), so paying it posts nothing again.
+// ok is false when id is no redemption.
+func (s *Service) TakeLine(ctx context.Context, tx *store.Tx, now time.Time, a desk.Actor, id, batchID string) (*desk.Line, bool, error) {
+	if !strings.HasPrefix(id, "red_") {
+		return nil, false, nil
+	}
+	r, err := s.redemption(ctx, tx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
 	if a.Role != desk.RoleFinance {
-		return nil, forbidden()
+		return nil, false, forbidden()
 	}
-	bankRef = strings.TrimSpace(bankRef)
-	if bankRef == "" || len(bankRef) > 64 {
-		return nil, invalid("bank_ref", "请填写银行流水号", "the bank reference is required")
+	switch {
+	case r.State != RedemptionPayable:
+		return nil, false, apperr.Newf(apperr.Conflict, "兑付 %s 不是待拨付状态", "redemption %s is not payable", id)
+	case r.BatchID != "":
+		return nil, false, apperr.Newf(apperr.Conflict, "兑付 %s 已在拨付批次 %s 中", "redemption %s is in batch %s already", id, r.BatchID)
 	}
-	now := s.now()
-	var out *Redemption
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := s.redemption(ctx, tx, id)
-		if err != nil {
-			return err
+	res, err := tx.Exec(ctx, `UPDATE compute_redemptions SET batch_id = ?, updated_at = ? WHERE id = ? AND state = 'payable' AND batch_id = ''`, batchID, nanos(now), id)
+	if err != nil {
+		return nil, false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, false, apperr.Newf(apperr.Conflict, "兑付 %s 已被纳入其他拨付批次", "redemption %s was batched meanwhile", id)
+	}
+	if err := s.record(ctx, tx, now, a, "redemption.batched", "redemption", id, r.USCC, map[string]string{"batch": ""}, map[string]any{"batch": batchID, "amount": r.Amount}); err != nil {
+		return nil, false, err
+	}
+	l := &desk.Line{ID: r.ID, Kind: KindRedemption, USCC: r.USCC, Item: r.Item, Amount: r.Amount}
+	if len(r.Parts) > 0 {
+		if err := tx.QueryRow(ctx, `SELECT application_id FROM compute_claims WHERE id = ?`, r.Parts[0].Claim).Scan(&l.ApplicationID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
 		}
-		if r.State != RedemptionPayable {
-			return conflict("该兑付不是待拨付状态", "the redemption is not payable")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE compute_redemptions SET state = 'paid', bank_ref = ?, paid_by = ?, paid_at = ?, updated_at = ? WHERE id = ? AND state = 'payable'`,
-			bankRef, a.ID, nanos(now), nanos(now), id); err != nil {
-			return err
-		}
-		if err := s.record(ctx, tx, now, a, "redemption.paid", "redemption", id, r.USCC, map[string]string{"state": r.State},
-			map[string]any{"state": RedemptionPaid, "bank_ref": bankRef, "amount": r.Amount}); err != nil {
-			return err
-		}
-		out, err = s.redemption(ctx, tx, id)
+	}
+	return l, true, nil
+}
+
+// SettleLine records the bank's answer for a redemption of a payment
+// batch (desk.Payables): paid closes it; failed frees it for another
+// batch. The ledger is not touched.
+func (s *Service) SettleLine(ctx context.Context, tx *store.Tx, now time.Time, a desk.Actor, id, batchID string, paid bool, bankRef string) error {
+	if a.Role != desk.RoleFinance {
+		return forbidden()
+	}
+	r, err := s.redemption(ctx, tx, id)
+	if err != nil {
 		return err
-	})
-	return out, err
+	}
+	if r.State != RedemptionPayable || r.BatchID != batchID {
+		return apperr.Newf(apperr.Conflict, "兑付 %s 不在该批次中待拨付", "redemption %s is not payable in this batch", id)
+	}
+	if !paid {
+		if _, err := tx.Exec(ctx, `UPDATE compute_redemptions SET batch_id = '', updated_at = ? WHERE id = ? AND batch_id = ?`, nanos(now), id, batchID); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, now, a, "redemption.payment_failed", "redemption", id, r.USCC, map[string]string{"batch": batchID}, map[string]any{"batch": "", "note": bankRef})
+	}
+	res, err := tx.Exec(ctx, `UPDATE compute_redemptions SET state = 'paid', bank_ref = ?, paid_by = ?, paid_at = ?, updated_at = ? WHERE id = ? AND state = 'payable' AND batch_id = ?`,
+		bankRef, a.ID, nanos(now), nanos(now), id, batchID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return conflict("兑付已被他人修改,请刷新后重试", "the redemption changed meanwhile")
+	}
+	return s.record(ctx, tx, now, a, "redemption.paid", "redemption", id, r.USCC, map[string]string{"state": r.State},
+		map[string]any{"state": RedemptionPaid, "batch": batchID, "bank_ref": bankRef, "amount": r.Amount})
+}
+
+// GetRedemption returns a redemption the actor may see: its enterprise,
+// the provider of its contract, the zone's staff.
+func (s *Service) GetRedemption(ctx context.Context, a desk.Actor, id string) (*Redemption, error) {
+	r, err := s.redemption(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.scoped(ctx, s.db, a, r.ContractID); err != nil {
+		return nil, notFound("兑付", "redemption")
+	}
+	return r, nil
 }
 
 // CloseVouchers is the scheduler's step: it finishes planned redemptions,

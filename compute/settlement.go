@@ -1,10 +1,12 @@
 package compute
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -38,9 +40,74 @@ func (c CardHours) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + c.String() + `"`), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes: decimal text with at most
+// three decimals ("12.5", "12.500", "-0.001"), quoted or a bare number.
+func (c *CardHours) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	v, ok := parseCardHours(b)
+	if !ok {
+		return invalid("card_hours", "卡时「"+clip(b)+"」无效:应为数字,最多三位小数", "card-hours must be a number with at most 3 decimals")
+	}
+	*c = v
+	return nil
+}
+
+// parseCardHours reads [-]digits[.ddd] exactly into thousandths, refusing
+// what does not fit in an int64.
+func parseCardHours(b []byte) (CardHours, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	whole, frac, dot := b, []byte(nil), false
+	if i := bytes.IndexByte(b, '.'); i >= 0 {
+		whole, frac, dot = b[:i], b[i+1:], true
+	}
+	if len(whole) == 0 || len(frac) > 3 || dot && len(frac) == 0 {
+		return 0, false
+	}
+	var u uint64 // thousandths, checked against the int64 range
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++
+	}
+	for k, part := range [][]byte{whole, frac} {
+		for _, d := range part {
+			if d < '0' || d > '9' {
+				return 0, false
+			}
+			if u > (limit-uint64(d-'0'))/10 {
+				return 0, false
+			}
+			u = u*10 + uint64(d-'0')
+		}
+		if k == 1 {
+			for range 3 - len(frac) {
+				if u > limit/10 {
+					return 0, false
+				}
+				u *= 10
+			}
+		}
+	}
+	if !neg {
+		return CardHours(u), true
+	}
+	return CardHours(-int64(u-1) - 1), true
+}
+
 // String writes the card-hours with three decimals.
 func (c CardHours) String() string {
-	return fmt.Sprintf("%d.%03d", int64(c)/1000, int64(c)%1000)
+	u, sign := uint64(c), ""
+	if c < 0 {
+		u, sign = -u, "-" // two's complement: exact even for the smallest int64
+	}
+	return fmt.Sprintf("%s%d.%03d", sign, u/1000, u%1000)
 }
 
 // Record is a settlement record: what a provider billed an enterprise for

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -23,8 +22,11 @@ import (
 
 // Application is one enterprise's application for one item.
 type Application struct {
-	ID             string                     `json:"id"`
-	USCC           string                     `json:"uscc"`
+	ID   string `json:"id"`
+	USCC string `json:"uscc"`
+	// EnterpriseName is the applicant's registered name; Get fills it for
+	// whoever may see the application (an expert once cleared).
+	EnterpriseName string                     `json:"enterprise_name,omitempty"`
 	Item           string                     `json:"item"`
 	ItemName       string                     `json:"item_name"`
 	Article        int                        `json:"article"`
@@ -535,9 +537,19 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (*Application, er
 		if !canSee(a, app, onPanel) {
 			return notFound("申请")
 		}
-		return nil
+		if app.USCC == "" {
+			return nil // redacted for an expert before declaring
+		}
+		err = tx.QueryRow(ctx, `SELECT name FROM desk_enterprises WHERE uscc = ?`, app.USCC).Scan(&app.EnterpriseName)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		return err
 	})
-	return app, err
+	if err != nil {
+		return nil, err
+	}
+	return app, nil
 }
 
 func redactForExpert(app *Application) *Application {
@@ -553,40 +565,20 @@ type Filter struct {
 	USCC   string
 	Limit  int
 	Offset int
+	// WithFacts makes ListSummaries read the claim's facts too (never for
+	// experts); List always reads them.
+	WithFacts bool
 }
 
-// List returns the applications the actor may see, newest first.
+// List returns the applications the actor may see, newest first, whole
+// (facts and the frozen snapshot with its trace). Pages that show a list
+// take ListSummaries, which reads only the columns a list shows.
 func (s *Service) List(ctx context.Context, a Actor, f Filter) ([]*Application, error) {
-	var where []string
-	var args []any
-	switch a.Role {
-	case RoleAdmin, RoleFinance:
-	case RoleEnterprise:
-		where, args = append(where, "uscc = ?"), append(args, a.Enterprise)
-	case RoleReviewer:
-		where, args = append(where, "departments LIKE ?"), append(args, `%"`+strings.ReplaceAll(a.Department, `"`, "")+`"%`)
-	case RoleExpert:
-		where, args = append(where, "id IN (SELECT application_id FROM desk_panel WHERE expert_id = ? AND status <> 'recused')"), append(args, a.ID)
-	default:
-		return nil, forbidden()
+	where, args, err := listScope(a, f)
+	if err != nil {
+		return nil, err
 	}
-	if f.State != "" {
-		where, args = append(where, "state = ?"), append(args, f.State)
-	}
-	if f.Item != "" {
-		where, args = append(where, "item = ?"), append(args, f.Item)
-	}
-	if f.USCC != "" {
-		where, args = append(where, "uscc = ?"), append(args, f.USCC)
-	}
-	if f.Limit <= 0 || f.Limit > 500 {
-		f.Limit = 100
-	}
-	q := `SELECT ` + appColumns + ` FROM desk_applications`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY updated_at DESC, id LIMIT %d OFFSET %d", f.Limit, max(f.Offset, 0))
+	q := `SELECT ` + appColumns + ` FROM desk_applications a` + where + listOrder(f)
 	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -47,7 +47,20 @@ var demoKinds = []string{"科技", "智能", "数据", "信息技术", "机器�
 // review, waitlisted, an open 公示 with an objection, approved, a paid batch,
 // a clawback — dated over the weeks before now.
 func SeedDemo(ctx context.Context, db *store.DB, led *ledger.Ledger, bundle *policy.Bundle, key []byte, actors DemoActors, n int, now time.Time) (DemoReport, error) {
+	return SeedDemoProgress(ctx, db, led, bundle, key, actors, n, now, nil)
+}
+
+// SeedDemoProgress is SeedDemo telling progress (when not nil) how far it
+// is, as done steps of total, after each step.
+func SeedDemoProgress(ctx context.Context, db *store.DB, led *ledger.Ledger, bundle *policy.Bundle, key []byte, actors DemoActors, n int, now time.Time,
+	progress func(done, total int)) (DemoReport, error) {
 	rep := DemoReport{ByState: map[string]int{}}
+	total := 2*n + 1 // each enterprise, each application's advance (scaled to n), the 公示 and payments
+	step := func(done int) {
+		if progress != nil {
+			progress(min(done, total), total)
+		}
+	}
 	clk := &demoClock{t: now.AddDate(0, 0, -70)}
 	s, err := New(db, led, bundle, Options{Now: clk.now, Key: key, Experts: func(context.Context) ([]string, error) { return actors.Experts, nil }})
 	if err != nil {
@@ -124,7 +137,9 @@ func SeedDemo(ctx context.Context, db *store.DB, led *ledger.Ledger, bundle *pol
 			return rep, err
 		}
 		plan = append(plan, planned{app: app, target: targets[i%len(targets)]})
+		step(i + 1)
 	}
+	step(n)
 	advance := func(p planned) (*Application, error) {
 		ent := Actor{ID: "demo-ent-" + p.app.USCC, Role: RoleEnterprise, Enterprise: p.app.USCC}
 		app := p.app
@@ -186,11 +201,12 @@ func SeedDemo(ctx context.Context, db *store.DB, led *ledger.Ledger, bundle *pol
 	// Older applications are publicized and paid first; the last ones stay
 	// on an open 公示.
 	var early, late []*Application
-	for _, p := range plan {
+	for j, p := range plan {
 		app, err := advance(p)
 		if err != nil {
 			return rep, err
 		}
+		step(n + (j+1)*n/len(plan))
 		if app == nil {
 			continue
 		}
@@ -272,6 +288,7 @@ func SeedDemo(ctx context.Context, db *store.DB, led *ledger.Ledger, bundle *pol
 			}
 		}
 	}
+	step(total)
 	rows, err := db.Query(ctx, `SELECT state, COUNT(*) FROM desk_applications GROUP BY state`)
 	if err != nil {
 		return rep, err

@@ -82,6 +82,8 @@ type Service struct {
 	bundle *policy.Bundle
 	opt    Options
 	cipher *fieldCipher
+	// payables are paid through batches beside awards (SetPayables).
+	payables Payables
 }
 
 // New returns the workflow on db, ledger and bundle.

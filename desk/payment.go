@@ -25,9 +25,14 @@ type Batch struct {
 	Payments   []Payment    `json:"payments"`
 }
 
-// Payment is one transfer of a batch.
+// Payment is one transfer of a batch: an award (Kind "award", keyed by
+// its application) or a payable of the batch's Payables (Kind
+// "redemption": a voucher redemption, keyed by its own id in
+// ApplicationID, the voucher's application in Source).
 type Payment struct {
 	ApplicationID string       `json:"application_id"`
+	Kind          string       `json:"kind"`
+	Source        string       `json:"source_application,omitempty"`
 	USCC          string       `json:"uscc"`
 	Enterprise    string       `json:"enterprise"`
 	Item          string       `json:"item"`
@@ -55,6 +60,17 @@ func (s *Service) CreateBatch(ctx context.Context, a Actor, ids []string) (*Batc
 		var total int64
 		for _, id := range ids {
 			app, err := s.loadApp(ctx, tx, id)
+			if apperr.Is(err, apperr.NotFound) && s.payables != nil {
+				amount, ok, err := s.takeLine(ctx, tx, now, a, id, b.ID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					total += amount
+					continue
+				}
+				err = notFound("申请或待兑付款项 " + id)
+			}
 			if err != nil {
 				return err
 			}
@@ -151,6 +167,9 @@ func (s *Service) RecordPayment(ctx context.Context, a Actor, batchID, appID str
 	var bstate, pstate, grant string
 	err := s.db.QueryRow(ctx, `SELECT b.state, p.state, p.amount, a.grant_id FROM desk_payments p JOIN desk_batches b ON b.id = p.batch_id
 		JOIN desk_applications a ON a.id = p.application_id WHERE p.batch_id = ? AND p.application_id = ?`, batchID, appID).Scan(&bstate, &pstate, &amount, &grant)
+	if errors.Is(err, sql.ErrNoRows) && s.payables != nil {
+		return s.recordLine(ctx, a, batchID, appID, paid, bankRef)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("拨付记录")
 	}
@@ -200,14 +219,8 @@ func (s *Service) RecordPayment(ctx context.Context, a Actor, batchID, appID str
 		if err := s.move(ctx, tx, now, a, app, to, msg, set); err != nil {
 			return err
 		}
-		var pending int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM desk_payments WHERE batch_id = ? AND state = 'pending'`, batchID).Scan(&pending); err != nil {
+		if err := closeIfDone(ctx, tx, batchID); err != nil {
 			return err
-		}
-		if pending == 0 {
-			if _, err := tx.Exec(ctx, `UPDATE desk_batches SET state = 'closed' WHERE id = ?`, batchID); err != nil {
-				return err
-			}
 		}
 		app, err = s.loadApp(ctx, tx, appID)
 		return err
@@ -272,6 +285,31 @@ func (s *Service) GetBatch(ctx context.Context, a Actor, id string) (*Batch, err
 		if err := rows.Scan(&p.ApplicationID, &p.USCC, &p.Enterprise, &p.Item, &amount, &p.State, &p.BankRef, &p.BankName, &sealed, &masked); err != nil {
 			return nil, err
 		}
+		p.Amount, p.BankAccount, p.Kind = money.Amount(amount), masked, KindAward
+		if a.Role == RoleFinance {
+			if full, err := s.cipher.open(sealed, "bank:"+p.USCC); err == nil {
+				p.BankAccount = full
+			}
+		}
+		b.Payments = append(b.Payments, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	lines, err := s.db.Query(ctx, `SELECT l.line_id, l.kind, l.application_id, l.uscc, e.name, l.item, l.amount, l.state, l.bank_ref, e.bank_name, e.bank_account, e.bank_masked
+		FROM desk_batch_lines l JOIN desk_enterprises e ON e.uscc = l.uscc WHERE l.batch_id = ? ORDER BY l.uscc, l.line_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer lines.Close()
+	for lines.Next() {
+		var p Payment
+		var amount int64
+		var sealed, masked string
+		if err := lines.Scan(&p.ApplicationID, &p.Kind, &p.Source, &p.USCC, &p.Enterprise, &p.Item, &amount, &p.State, &p.BankRef, &p.BankName, &sealed, &masked); err != nil {
+			return nil, err
+		}
 		p.Amount, p.BankAccount = money.Amount(amount), masked
 		if a.Role == RoleFinance {
 			if full, err := s.cipher.open(sealed, "bank:"+p.USCC); err == nil {
@@ -280,5 +318,136 @@ func (s *Service) GetBatch(ctx context.Context, a Actor, id string) (*Batch, err
 		}
 		b.Payments = append(b.Payments, p)
 	}
-	return b, rows.Err()
+	return b, lines.Err()
+}
+
+// KindAward is the Kind of a payment that pays an award.
+const KindAward = "award"
+
+// Line is a payable that is not an award, paid through a payment batch:
+// a voucher redemption (兑付) of package compute.
+type Line struct {
+	ID            string       // the payable's own id, e.g. red_…
+	Kind          string       // what it is, e.g. "redemption"
+	ApplicationID string       // the application behind it (the voucher claim's), for people
+	USCC          string       // who is paid
+	Item          string       // the item it pays under
+	Amount        money.Amount // what is paid
+}
+
+// Payables are payables beside awards that finance pays through the
+// workflow's payment batches: package compute's voucher redemptions. Their
+// amount the ledger already posted as payable to the enterprise
+// (Ledger.Redeem), so recording one paid moves no money in the ledger —
+// unlike an award, whose reservation Ledger.Pay posts at payment. It is an
+// interface so that desk needs not import compute (compute imports desk).
+type Payables interface {
+	// TakeLine puts payable id into batch batchID, in tx: ok is false when
+	// id is none of its payables; an error when it is one but not payable
+	// now (or already in a batch).
+	TakeLine(ctx context.Context, tx *store.Tx, now time.Time, a Actor, id, batchID string) (line *Line, ok bool, err error)
+	// SettleLine records the bank's answer for payable id of batch
+	// batchID, in tx: paid with bankRef; or failed, when it becomes
+	// payable again, for another batch.
+	SettleLine(ctx context.Context, tx *store.Tx, now time.Time, a Actor, id, batchID string, paid bool, bankRef string) error
+}
+
+// SetPayables makes finance pay p's payables through the payment batches
+// beside awards: CreateBatch takes their ids, GetBatch and ExportBatch list
+// them, RecordPayment records them. Call it while wiring, before the
+// service takes requests.
+func (s *Service) SetPayables(p Payables) { s.payables = p }
+
+// takeLine adds payable id to batch batchID; ok false when the Payables do
+// not know it.
+func (s *Service) takeLine(ctx context.Context, tx *store.Tx, now time.Time, a Actor, id, batchID string) (int64, bool, error) {
+	l, ok, err := s.payables.TakeLine(ctx, tx, now, a, id, batchID)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if l.Amount <= 0 {
+		return 0, false, apperr.Newf(apperr.Conflict, "款项 %s 金额为0,无需拨付", "payable %s is zero", id)
+	}
+	var masked string
+	err = tx.QueryRow(ctx, `SELECT bank_masked FROM desk_enterprises WHERE uscc = ?`, l.USCC).Scan(&masked)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && masked == "" {
+		return 0, false, apperr.Newf(apperr.Conflict, "企业 %s 尚未登记银行账户", "enterprise %s has no bank account", l.USCC)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO desk_batch_lines (batch_id, line_id, kind, application_id, uscc, item, amount, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
+		batchID, l.ID, l.Kind, l.ApplicationID, l.USCC, l.Item, int64(l.Amount)); err != nil {
+		if store.IsUniqueViolation(err) {
+			return 0, false, apperr.Newf(apperr.Conflict, "款项 %s 已在拨付批次中", "payable %s is already in a batch", id)
+		}
+		return 0, false, err
+	}
+	return int64(l.Amount), true, nil
+}
+
+// recordLine records the bank's answer for a payable of the Payables. The
+// ledger is not called: the amount was posted payable when it was redeemed.
+func (s *Service) recordLine(ctx context.Context, a Actor, batchID, lineID string, paid bool, bankRef string) (*Application, error) {
+	now := s.now()
+	var app *Application
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		var bstate, lstate, kind, appID, code string
+		var amount int64
+		err := tx.QueryRow(ctx, `SELECT b.state, l.state, l.kind, l.application_id, l.uscc, l.amount FROM desk_batch_lines l JOIN desk_batches b ON b.id = l.batch_id
+			WHERE l.batch_id = ? AND l.line_id = ?`, batchID, lineID).Scan(&bstate, &lstate, &kind, &appID, &code, &amount)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("拨付记录")
+		}
+		if err != nil {
+			return err
+		}
+		if bstate != "approved" {
+			return apperr.New(apperr.Conflict, "批次尚未审批,不能登记拨付", "the batch is not approved")
+		}
+		if lstate != "pending" {
+			return apperr.New(apperr.Conflict, "该笔拨付已登记", "this payment is already recorded")
+		}
+		state := "failed"
+		if paid {
+			state = "paid"
+		}
+		res, err := tx.Exec(ctx, `UPDATE desk_batch_lines SET state = ?, bank_ref = ?, recorded_by = ?, recorded_at = ? WHERE batch_id = ? AND line_id = ? AND state = 'pending'`,
+			state, bankRef, a.ID, nanos(now), batchID, lineID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return apperr.New(apperr.Conflict, "该笔拨付已登记", "this payment is already recorded")
+		}
+		if err := s.payables.SettleLine(ctx, tx, now, a, lineID, batchID, paid, bankRef); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, now, a, "batch.line."+state, "batch", batchID, code, map[string]string{"state": "pending"},
+			map[string]any{"line": lineID, "kind": kind, "state": state, "amount": money.Format(amount), "bank_ref": bankRef}); err != nil {
+			return err
+		}
+		if err := closeIfDone(ctx, tx, batchID); err != nil {
+			return err
+		}
+		if appID != "" {
+			app, err = s.loadApp(ctx, tx, appID)
+		}
+		return err
+	})
+	return app, err
+}
+
+// closeIfDone closes a batch with no payment left pending.
+func closeIfDone(ctx context.Context, tx *store.Tx, batchID string) error {
+	var pending int
+	if err := tx.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM desk_payments WHERE batch_id = ? AND state = 'pending') + (SELECT COUNT(*) FROM desk_batch_lines WHERE batch_id = ? AND state = 'pending')`,
+		batchID, batchID).Scan(&pending); err != nil {
+		return err
+	}
+	if pending > 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE desk_batches SET state = 'closed' WHERE id = ?`, batchID)
+	return err
 }

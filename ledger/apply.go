@@ -31,10 +31,17 @@ type stored struct {
 // memory on top of the ledger's cache and collects what to write; nothing
 // touches the cache until the transaction has committed (merge).
 type batch struct {
-	l   *Ledger
-	tx  *store.Tx
-	now int64
-	seq int64 // last seq assigned
+	l    *Ledger
+	q    store.Querier // where prefetch reads: the transaction, or (pipelined) the read pool
+	tx   *store.Tx     // the write transaction, while writing
+	now  int64
+	seq  int64 // last seq assigned
+	base int64 // the ledger_meta version the batch was validated on
+
+	subs  []*submission // the requests it answers
+	spec  bool          // pipelined: validated outside the lock, on top of the batch in flight
+	wrote bool          // it has something to write (and moves the version)
+	w     writes        // its statements' arguments, built before the transaction
 
 	accounts map[string]*Account      // accounts created or changed here
 	created  map[string]bool          // accounts created here
@@ -50,7 +57,7 @@ type batch struct {
 }
 
 func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
-	return &batch{
+	b := &batch{
 		l: l, tx: tx, now: now,
 		accounts: map[string]*Account{},
 		created:  map[string]bool{},
@@ -58,29 +65,60 @@ func newBatch(l *Ledger, tx *store.Tx, now int64) *batch {
 		existing: map[string]stored{},
 		byID:     map[string]int{},
 	}
+	if tx != nil {
+		b.q = tx
+	}
+	return b
 }
 
 // run locks the ledger, loads what the batch needs, applies every unit and
-// writes the result.
+// writes the result: the serial path, all inside one transaction.
 func (b *batch) run(ctx context.Context, subs []*submission) error {
 	if err := b.lock(ctx); err != nil {
 		return err
 	}
-	b.seq = b.l.seq
+	if err := b.apply(ctx, subs); err != nil {
+		return err
+	}
+	b.finish()
+	return b.write(ctx)
+}
+
+// apply validates the due expiries and the requests' units on top of the
+// cache (and, pipelined, of the batch in flight), after reading what the
+// cache lacks, and builds the statements' arguments.
+func (b *batch) apply(ctx context.Context, subs []*submission) error {
+	b.seq, b.base, b.subs = b.l.seq, b.l.version, subs
 	units := b.dueExpiries(b.now, b.l.opts.MaxBatch)
 	for _, s := range subs {
 		units = append(units, s.units...)
 	}
+	return b.extend(ctx, units)
+}
+
+// extend reads what more units need and applies them after the batch's
+// others (pipelined: requests that arrive while the batch before commits).
+func (b *batch) extend(ctx context.Context, units []*unit) error {
 	if err := b.prefetch(ctx, units); err != nil {
 		return err
 	}
 	for _, u := range units {
 		b.applyUnit(u)
 	}
-	return b.write(ctx)
+	return nil
 }
 
-// merge moves the batch's effects into the ledger's cache after commit.
+// finish builds the statements' arguments once every unit is applied.
+func (b *batch) finish() {
+	b.wrote = len(b.transfers) > 0 || len(b.accounts) > 0
+	if b.wrote {
+		b.build()
+	}
+}
+
+// merge moves the batch's effects into the ledger's cache: after commit,
+// or (pipelined) as soon as it is validated, the cache then running ahead
+// of the database by the batch in flight.
 func (b *batch) merge() {
 	l := b.l
 	for k, a := range b.accounts {
@@ -92,8 +130,8 @@ func (b *batch) merge() {
 		}
 	}
 	l.seq = b.seq
-	if len(b.transfers) > 0 || len(b.accounts) > 0 {
-		l.version++
+	if b.wrote {
+		l.version = b.base + 1
 	}
 }
 

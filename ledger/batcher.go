@@ -2,14 +2,22 @@ package ledger
 
 import (
 	"container/heap"
+	"errors"
 	"time"
 
 	"policydesk/store"
 )
 
-// run is the batcher: the only goroutine that writes the ledger.
+// run is the batcher: it forms batches and validates them, and it is the
+// only goroutine that touches the cache. Its committer (commitLoop) writes
+// them; see step for how the two overlap.
 func (l *Ledger) run() {
 	defer close(l.done)
+	go l.commitLoop()
+	defer func() {
+		close(l.toCommit)
+		<-l.commitDone
+	}()
 	// A first, empty batch loads the ledger's state and voids whatever
 	// expired while no process was running.
 	l.process(nil)
@@ -17,14 +25,24 @@ func (l *Ledger) run() {
 	defer timer.Stop()
 	for {
 		timer.Reset(l.untilNextExpiry())
+		var results chan error // the batch in flight's outcome, if one is
+		if l.inflight != nil {
+			results = l.results
+		}
 		var first *submission
 		select {
 		case <-l.quit:
+			l.settle()
 			l.failQueued()
 			return
+		case err := <-results:
+			// Settled while idle: a batch that must run again (errStale)
+			// must not wait for the next request.
+			l.settleWith(err)
+			continue
 		case <-timer.C:
 			if len(l.expiries) > 0 && l.expiries[0].at <= unixNano(l.opts.Now()) {
-				l.process(nil)
+				l.step(nil)
 			}
 			continue
 		case first = <-l.in:
@@ -55,7 +73,156 @@ func (l *Ledger) run() {
 			}
 			linger.Stop()
 		}
-		l.process(batch)
+		l.step(batch)
+	}
+}
+
+// errStale says that the ledger changed under a pipelined batch: another
+// process wrote since the batch was validated.
+var errStale = errors.New("ledger: another process wrote; validating again")
+
+// step validates a batch while the one before it commits, then hands it to
+// the committer: a pipeline of two, so that validating (reads, checks,
+// building statements) and committing (SQL, fsync) run side by side.
+//
+// The batch is validated on top of the cache, which already holds the
+// effects of the batch in flight (merged as soon as validated), and of
+// that batch's transfers (Ledger.inflight); what the cache lacks is read
+// from the read pool, outside any lock. It is correct only if the batch in
+// flight commits and nobody else writes before this one commits, so:
+//   - it is handed over only once the batch in flight has committed; if
+//     that one failed, this one is validated again from the database,
+//     under the lock (process);
+//   - the committer checks, under the lock, that ledger_meta's version is
+//     the one the batch was validated on; if another process wrote, the
+//     batch is validated again under the lock (errStale, settle).
+//
+// Callers are answered by the committer only after their batch committed.
+// While the state is unknown (at start, after a failure), batches run the
+// serial way, everything inside one locked transaction.
+func (l *Ledger) step(subs []*submission) {
+	if l.version < 0 {
+		l.settle()
+		l.process(subs)
+		return
+	}
+	b := newBatch(l, nil, unixNano(l.opts.Now()))
+	b.q, b.spec = l.db, true
+	err := b.apply(l.ctx, subs)
+	// Until the batch in flight commits, requests that arrive join this
+	// batch, as they would join the next one of a serial batcher.
+	n := 0
+	for _, s := range subs {
+		n += s.size
+	}
+	ok := true
+	for err == nil && l.inflight != nil {
+		var in chan *submission
+		if n < l.opts.MaxBatch {
+			in = l.in
+		}
+		select {
+		case e := <-l.results:
+			ok = l.settleWith(e)
+		case s := <-in:
+			// Take whatever else is queued too: one read for all.
+			more := []*submission{s}
+			n += s.size
+		drain:
+			for n < l.opts.MaxBatch {
+				select {
+				case s := <-l.in:
+					more = append(more, s)
+					n += s.size
+				default:
+					break drain
+				}
+			}
+			var units []*unit
+			for _, s := range more {
+				units = append(units, s.units...)
+			}
+			b.subs = append(b.subs, more...)
+			err = b.extend(l.ctx, units)
+		}
+	}
+	if !ok || err != nil {
+		// b rests on a batch that did not commit, or is half read: drop
+		// the cache and validate it again under the lock.
+		l.settle()
+		l.version = -1
+		l.process(b.subs)
+		return
+	}
+	b.finish()
+	b.merge()
+	l.inflight = b
+	l.toCommit <- b
+}
+
+// settle waits for the batch in flight. It reports whether it committed
+// as validated; if not, the cache has been dropped, and a batch that lost
+// to another process's write has been run again the serial way.
+func (l *Ledger) settle() bool {
+	if l.inflight == nil {
+		return true
+	}
+	return l.settleWith(<-l.results)
+}
+
+// settleWith is settle with the outcome of the batch in flight received.
+func (l *Ledger) settleWith(err error) bool {
+	b := l.inflight
+	l.inflight = nil
+	if err == nil {
+		return true
+	}
+	l.version = -1
+	if errors.Is(err, errStale) {
+		l.process(b.subs)
+	}
+	return false
+}
+
+// commitLoop is the committer: it writes each validated batch in one
+// transaction, after checking under the ledger's lock that nobody wrote
+// since it was validated, and answers its callers once it committed.
+func (l *Ledger) commitLoop() {
+	defer close(l.commitDone)
+	for b := range l.toCommit {
+		err := l.db.Tx(l.ctx, func(tx *store.Tx) error {
+			version, _, err := readMeta(l.ctx, tx)
+			if err != nil {
+				return err
+			}
+			if version != b.base {
+				return errStale
+			}
+			b.tx = tx
+			return b.write(l.ctx)
+		})
+		b.tx = nil
+		l.batches.Add(1)
+		switch {
+		case err == nil:
+			l.committed.Add(int64(len(b.transfers)))
+			answer(b.subs, nil)
+		case errors.Is(err, errStale):
+			// settle runs it again
+		default:
+			answer(b.subs, internal(err))
+		}
+		l.results <- err
+	}
+}
+
+// answer releases the callers of a batch, with err if the batch failed.
+func answer(subs []*submission, err error) {
+	for _, s := range subs {
+		if err != nil {
+			s.err = err
+		}
+		close(s.done)
 	}
 }
 
@@ -83,7 +250,8 @@ func (l *Ledger) untilNextExpiry() time.Duration {
 	return min(max(d, time.Millisecond), time.Second)
 }
 
-// process applies one batch in one transaction and answers its callers.
+// process applies one batch in one transaction and answers its callers:
+// the serial path, reading under the lock.
 // If the transaction fails, every caller gets CodeInternal and the cache
 // is dropped: what the database holds is unknown until it is read again.
 func (l *Ledger) process(subs []*submission) {
@@ -101,16 +269,12 @@ func (l *Ledger) process(subs []*submission) {
 	l.batches.Add(1)
 	if err != nil {
 		l.version = -1
-		for _, s := range subs {
-			s.err = internal(err)
-		}
-	} else {
-		b.merge()
-		l.committed.Add(int64(len(b.transfers)))
+		answer(subs, internal(err))
+		return
 	}
-	for _, s := range subs {
-		close(s.done)
-	}
+	b.merge()
+	l.committed.Add(int64(len(b.transfers)))
+	answer(subs, nil)
 }
 
 // expiry is an open pending transfer's deadline.

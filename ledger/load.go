@@ -20,16 +20,9 @@ const chunk = 500
 // version. A version this process did not write means another process
 // wrote: the cache is dropped and the state reloaded under the lock.
 func (b *batch) lock(ctx context.Context) error {
-	q := `SELECT version, last_seq FROM ledger_meta WHERE id = 1`
-	if b.tx.Dialect() == store.Postgres {
-		// The row lock is held to commit: ledger writers of every
-		// process take their turn here. (SQLite's transaction began
-		// IMMEDIATE and already holds the database's write lock.)
-		q += ` FOR UPDATE`
-	}
-	var version, lastSeq int64
-	if err := b.tx.QueryRow(ctx, q).Scan(&version, &lastSeq); err != nil {
-		return fmt.Errorf("ledger: lock: %w", err)
+	version, lastSeq, err := readMeta(ctx, b.tx)
+	if err != nil {
+		return err
 	}
 	l := b.l
 	if version == l.version {
@@ -60,6 +53,21 @@ func (b *batch) lock(ctx context.Context) error {
 	return nil
 }
 
+// readMeta takes the ledger's write lock for tx and reads ledger_meta.
+func readMeta(ctx context.Context, tx *store.Tx) (version, lastSeq int64, err error) {
+	q := `SELECT version, last_seq FROM ledger_meta WHERE id = 1`
+	if tx.Dialect() == store.Postgres {
+		// The row lock is held to commit: ledger writers of every
+		// process take their turn here. (SQLite's transaction began
+		// IMMEDIATE and already holds the database's write lock.)
+		q += ` FOR UPDATE`
+	}
+	if err := tx.QueryRow(ctx, q).Scan(&version, &lastSeq); err != nil {
+		return 0, 0, fmt.Errorf("ledger: lock: %w", err)
+	}
+	return version, lastSeq, nil
+}
+
 func pushExpiry(l *Ledger, p *pendingState) {
 	heap.Push(&l.expiries, expiry{at: p.expires, id: p.id})
 }
@@ -73,8 +81,10 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 	pend := map[string]bool{}
 	// Malformed keys and ids never reach SQL (PostgreSQL refuses invalid
 	// UTF-8 and would fail the whole batch); applyUnit refuses them.
+	// What the batch already knows (a batch extended with more units)
+	// is newer than the database and is not read again.
 	wantKey := func(k string) {
-		if validKey(k) && b.l.accounts[k] == nil {
+		if validKey(k) && b.account(k) == nil {
 			keys[k] = true
 		}
 	}
@@ -83,16 +93,38 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 			wantKey(a.Key)
 		}
 		for _, t := range u.transfers {
-			if validKey(t.ID) {
+			_, known := b.existing[t.ID]
+			_, mine := b.byID[t.ID]
+			if !known && !mine && validKey(t.ID) {
 				ids[t.ID] = true
 			}
 			if t.PendingID != "" {
-				if validKey(t.PendingID) {
+				if b.pending[t.PendingID] == nil && validKey(t.PendingID) {
 					pend[t.PendingID] = true
 				}
 			} else {
 				wantKey(t.DebitAccount)
 				wantKey(t.CreditAccount)
+			}
+		}
+	}
+	if fl := b.l.inflight; fl != nil {
+		// Pipelined: the batch in flight may not have committed yet, and
+		// what it wrote is the latest state of its transfers.
+		for id := range ids {
+			if i, ok := fl.byID[id]; ok {
+				b.existing[id] = stored{seq: fl.transfers[i].Seq, created: unixNano(fl.transfers[i].CreatedAt), hash: fl.hashes[i]}
+				delete(ids, id)
+			}
+		}
+		for id := range pend {
+			if p, ok := fl.pending[id]; ok {
+				np := *p
+				np.fresh = false // its expiry is in the heap already
+				b.pending[id] = &np
+				wantKey(p.debit)
+				wantKey(p.credit)
+				delete(pend, id)
 			}
 		}
 	}
@@ -111,8 +143,8 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bool) error {
 	var open []string
 	err := inChunks(ids, func(part []string) error {
-		cond, args := store.InList(b.tx.Dialect(), "id", part)
-		rows, err := b.tx.Query(ctx, `SELECT id, seq, created_at, hash, flags, debit_account, credit_account, amount, expires_at
+		cond, args := store.InList(b.q.Dialect(), "id", part)
+		rows, err := b.q.Query(ctx, `SELECT id, seq, created_at, hash, flags, debit_account, credit_account, amount, expires_at
 			FROM ledger_transfers WHERE `+cond, args...)
 		if err != nil {
 			return err
@@ -129,7 +161,9 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 			if err := rows.Scan(&id, &s.seq, &s.created, &s.hash, &flags, &debit, &credit, &amount, &expires); err != nil {
 				return err
 			}
-			b.existing[id] = s
+			if _, known := b.existing[id]; !known {
+				b.existing[id] = s
+			}
 			if pend[id] && TransferFlags(flags) == Pending {
 				p := &pendingState{id: id, debit: debit, credit: credit, amount: amount}
 				if expires != nil {
@@ -137,10 +171,10 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 				}
 				b.pending[id] = p
 				open = append(open, id)
-				if b.l.accounts[debit] == nil {
+				if b.account(debit) == nil {
 					keys[debit] = true
 				}
-				if b.l.accounts[credit] == nil {
+				if b.account(credit) == nil {
 					keys[credit] = true
 				}
 			}
@@ -155,8 +189,8 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 		set[id] = true
 	}
 	return inChunks(set, func(part []string) error {
-		cond, args := store.InList(b.tx.Dialect(), "pending_id", part)
-		rows, err := b.tx.Query(ctx, `SELECT pending_id, flags, code, id FROM ledger_transfers WHERE `+cond, args...)
+		cond, args := store.InList(b.q.Dialect(), "pending_id", part)
+		rows, err := b.q.Query(ctx, `SELECT pending_id, flags, code, id FROM ledger_transfers WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -179,8 +213,8 @@ func (b *batch) loadTransfers(ctx context.Context, ids, pend, keys map[string]bo
 // they are the committed truth whatever this batch then does.
 func (b *batch) loadAccounts(ctx context.Context, keys map[string]bool) error {
 	return inChunks(keys, func(part []string) error {
-		cond, args := store.InList(b.tx.Dialect(), "key", part)
-		rows, err := b.tx.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
+		cond, args := store.InList(b.q.Dialect(), "key", part)
+		rows, err := b.q.Query(ctx, `SELECT `+accountColumns+` FROM ledger_accounts WHERE `+cond, args...)
 		if err != nil {
 			return err
 		}

@@ -12,27 +12,56 @@ import (
 // stays far below SQLite's 32766 and PostgreSQL's 65535 parameters.
 const maxRowsPerStatement = 256
 
-// write stores the batch: changed accounts, new transfers, and the
-// ledger's new version (SQLite: a few prepared statements; PostgreSQL: one
-// statement, see writePG). Nothing is written for a batch that changed
-// nothing (all refusals or replays).
+// writes are a batch's statements, their arguments built before the
+// transaction begins (pipelined, while the batch before commits), so that
+// the write transaction only executes them.
+type writes struct {
+	execs   []stmtExec // SQLite: prepared multi-row statements
+	pgArgs  []any      // PostgreSQL: the one statement's arguments
+	updates int        // PostgreSQL: accounts the statement must update
+}
+
+type stmtExec struct {
+	kind string
+	n    int
+	args []any
+}
+
+// build prepares the batch's writes: changed accounts, new transfers, and
+// the ledger's new version (SQLite: a few prepared statements; PostgreSQL:
+// one statement, see buildPG).
+func (b *batch) build() {
+	b.w = writes{}
+	if b.l.db.Dialect() == store.Postgres {
+		b.buildPG()
+		return
+	}
+	b.buildAccounts()
+	b.buildTransfers()
+}
+
+// write stores the batch in b.tx. Nothing is written for a batch that
+// changed nothing (all refusals or replays).
 func (b *batch) write(ctx context.Context) error {
-	if len(b.transfers) == 0 && len(b.accounts) == 0 {
+	if !b.wrote {
 		return nil
 	}
 	if b.tx.Dialect() == store.Postgres {
-		if err := b.writePG(ctx); err != nil {
+		var updated int64
+		if err := b.tx.QueryRow(ctx, pgWrite, b.w.pgArgs...).Scan(&updated); err != nil {
 			return fmt.Errorf("ledger: write: %w", err)
+		}
+		if updated != int64(b.w.updates) {
+			return fmt.Errorf("ledger: write: updated %d of %d accounts", updated, b.w.updates)
 		}
 		return nil
 	}
-	if err := b.writeAccounts(ctx); err != nil {
-		return fmt.Errorf("ledger: write accounts: %w", err)
+	for _, e := range b.w.execs {
+		if _, err := b.tx.ExecStmt(ctx, b.l.stmt(e.kind, e.n), e.args...); err != nil {
+			return fmt.Errorf("ledger: write %s: %w", e.kind, err)
+		}
 	}
-	if err := b.writeTransfers(ctx); err != nil {
-		return fmt.Errorf("ledger: write transfers: %w", err)
-	}
-	if _, err := b.tx.Exec(ctx, `UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1`, b.l.version+1, b.seq); err != nil {
+	if _, err := b.tx.Exec(ctx, `UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1`, b.base+1, b.seq); err != nil {
 		return fmt.Errorf("ledger: write meta: %w", err)
 	}
 	return nil
@@ -83,10 +112,10 @@ func (l *Ledger) stmt(kind string, n int) *store.Stmt {
 	return l.stmts[fmt.Sprintf("%s/%d", kind, n)]
 }
 
-// writeAccounts upserts every account the batch created or changed. Only
+// buildAccounts upserts every account the batch created or changed. Only
 // balances change on conflict: an account's identity is fixed (and a
 // trigger refuses any other update).
-func (b *batch) writeAccounts(ctx context.Context) error {
+func (b *batch) buildAccounts() {
 	rows := make([]*Account, 0, len(b.accounts))
 	for _, a := range b.accounts {
 		rows = append(rows, a)
@@ -96,21 +125,18 @@ func (b *batch) writeAccounts(ctx context.Context) error {
 		for _, a := range rows[:n] {
 			args = append(args, a.Key, a.Code, int64(a.Flags), a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted, unixNano(a.CreatedAt))
 		}
-		if _, err := b.tx.ExecStmt(ctx, b.l.stmt("accounts", n), args...); err != nil {
-			return err
-		}
+		b.w.execs = append(b.w.execs, stmtExec{"accounts", n, args})
 		rows = rows[n:]
 	}
-	return nil
 }
 
-// writePG writes the whole batch to PostgreSQL in one statement, one
-// round trip: data-modifying CTEs insert the new accounts, update the
-// balances of the others (a plain UPDATE costs far less than INSERT … ON
-// CONFLICT DO UPDATE), insert the transfers, and move the ledger's version.
-// Every part takes its rows as arrays through unnest, so the statement's
-// text never changes and stays prepared.
-func (b *batch) writePG(ctx context.Context) error {
+// buildPG prepares the whole batch as one PostgreSQL statement, one round
+// trip: data-modifying CTEs insert the new accounts, update the balances
+// of the others (a plain UPDATE costs far less than INSERT … ON CONFLICT
+// DO UPDATE), insert the transfers, and move the ledger's version. Every
+// part takes its rows as arrays through unnest, so the statement's text
+// never changes and stays prepared.
+func (b *batch) buildPG() {
 	var ins, upd accountArrays
 	for k, a := range b.accounts {
 		if b.created[k] {
@@ -131,30 +157,26 @@ func (b *batch) writePG(ctx context.Context) error {
 		pending[i], flags[i], expires[i], code[i], user[i] = t.PendingID, int32(t.Flags), unixNano(t.ExpiresAt), t.Code, t.UserData
 		created[i] = unixNano(t.CreatedAt)
 	}
-	var updated int64
-	err := b.tx.QueryRow(ctx, `WITH
-		ins AS (INSERT INTO ledger_accounts (`+accountColumns+`)
+	b.w.updates = len(upd.key)
+	b.w.pgArgs = []any{
+		ins.key, ins.code, ins.flags, ins.dp, ins.dpo, ins.cp, ins.cpo, ins.created,
+		upd.key, upd.dp, upd.dpo, upd.cp, upd.cpo,
+		seq, id, debit, credit, amount, pending, flags, expires, code, user, b.hashes, created,
+		b.base + 1, b.seq}
+}
+
+// pgWrite is buildPG's statement.
+const pgWrite = `WITH
+		ins AS (INSERT INTO ledger_accounts (` + accountColumns + `)
 			SELECT * FROM unnest(?::text[], ?::int[], ?::int[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])),
 		upd AS (UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
 			FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[]) AS v(key, dp, dpo, cp, cpo)
 			WHERE a.key = v.key RETURNING 1),
-		tr AS (INSERT INTO ledger_transfers (`+transferColumns+`)
+		tr AS (INSERT INTO ledger_transfers (` + transferColumns + `)
 			SELECT seq, id, debit, credit, amount, NULLIF(pending, ''), flags, NULLIF(expires, 0), code, userdata, hash, created
 			FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::bigint[], ?::int[], ?::text[], ?::bytea[], ?::bigint[])
 			AS t(seq, id, debit, credit, amount, pending, flags, expires, code, userdata, hash, created))
-		UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1 RETURNING (SELECT count(*) FROM upd)`,
-		ins.key, ins.code, ins.flags, ins.dp, ins.dpo, ins.cp, ins.cpo, ins.created,
-		upd.key, upd.dp, upd.dpo, upd.cp, upd.cpo,
-		seq, id, debit, credit, amount, pending, flags, expires, code, user, b.hashes, created,
-		b.l.version+1, b.seq).Scan(&updated)
-	if err != nil {
-		return err
-	}
-	if updated != int64(len(upd.key)) {
-		return fmt.Errorf("updated %d of %d accounts", updated, len(upd.key))
-	}
-	return nil
-}
+		UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1 RETURNING (SELECT count(*) FROM upd)`
 
 // accountArrays holds accounts column by column, for unnest.
 type accountArrays struct {
@@ -171,9 +193,9 @@ func (x *accountArrays) add(a *Account) {
 
 const transferColumns = `seq, id, debit_account, credit_account, amount, pending_id, flags, expires_at, code, user_data, hash, created_at`
 
-// writeTransfers inserts the new transfers in seq order with prepared
+// buildTransfers inserts the new transfers in seq order with prepared
 // multi-row VALUES (SQLite).
-func (b *batch) writeTransfers(ctx context.Context) error {
+func (b *batch) buildTransfers() {
 	ts, hs := b.transfers, b.hashes
 	for _, n := range rowChunks(len(ts)) {
 		args := make([]any, 0, n*12)
@@ -187,10 +209,7 @@ func (b *batch) writeTransfers(ctx context.Context) error {
 			}
 			args = append(args, t.Seq, t.ID, t.DebitAccount, t.CreditAccount, t.Amount, pending, int64(t.Flags), expires, int64(t.Code), t.UserData, hs[i], unixNano(t.CreatedAt))
 		}
-		if _, err := b.tx.ExecStmt(ctx, b.l.stmt("transfers", n), args...); err != nil {
-			return err
-		}
+		b.w.execs = append(b.w.execs, stmtExec{"transfers", n, args})
 		ts, hs = ts[n:], hs[n:]
 	}
-	return nil
 }

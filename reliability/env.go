@@ -106,6 +106,7 @@ func NewEnv(ctx context.Context, db *store.DB, opt EnvOptions) (*Env, error) {
 			led.Close()
 			return nil, err
 		}
+		portal.RegisterCompute(e.Server, e.Desk, e.Compute, portal.Options{Now: opt.Now})
 	}
 	return e, nil
 }

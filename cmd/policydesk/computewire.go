@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
+	"policydesk/auth"
 	"policydesk/compute"
 	"policydesk/desk"
 	"policydesk/money"
+	"policydesk/store"
 	"policydesk/web/computeapi"
+	"policydesk/web/portal"
 )
 
 // The compute platform (package compute) runs on the workflow's service,
@@ -57,6 +62,20 @@ func startCompute(ctx context.Context, w *serveWiring) error {
 		return err
 	}
 	computeapi.Register(w.Server, c)
+	portal.RegisterCompute(w.Server, deskForCompute, c, portal.Options{})
+	if w.Demo {
+		// After the workflow's demo: the platform's data need its
+		// enterprises, round and users.
+		deskSeed := w.Deps.Seed
+		w.Deps.Seed = func(ctx context.Context, db *store.DB) error {
+			if deskSeed != nil {
+				if err := deskSeed(ctx, db); err != nil {
+					return err
+				}
+			}
+			return seedComputeDemo(ctx, w, c)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -86,4 +105,43 @@ func runCloser(ctx context.Context, w *serveWiring, c *compute.Service, every ti
 		case <-t.C:
 		}
 	}
+}
+
+// seedComputeDemo adds the platform's demo data (compute.SeedDemo) with
+// the demo users as actors, as seedDemo (desk.go) does for the workflow's.
+func seedComputeDemo(ctx context.Context, w *serveWiring, c *compute.Service) error {
+	key, err := loadKey(os.Getenv, w.DataDir)
+	if err != nil {
+		return err
+	}
+	actors := desk.DemoActors{Reviewers: map[string]string{}}
+	var fin, providers []string
+	for _, u := range w.DemoUsers {
+		switch u.Role {
+		case auth.RoleAdmin:
+			actors.Admin = u.ID
+		case auth.RoleReviewer:
+			actors.Reviewers[u.Department] = u.ID
+		case auth.RoleExpert:
+			actors.Experts = append(actors.Experts, u.ID)
+		case auth.RoleFinance:
+			fin = append(fin, u.ID)
+		case auth.RoleEnterprise:
+			actors.Enterprises = append(actors.Enterprises, u.Enterprise)
+		case auth.RoleProvider:
+			providers = append(providers, u.Enterprise)
+		}
+	}
+	if len(fin) < 2 {
+		fin = append(fin, "demo-finance-checker") // as seedDemo: the second pair of eyes signs demo batches only
+	}
+	actors.Finance = [2]string{fin[0], fin[1]}
+	t := time.Now()
+	rep, err := c.SeedDemo(ctx, key, actors, providers, t)
+	if err != nil {
+		return fmt.Errorf("算力平台演示数据 compute demo data: %w", err)
+	}
+	w.Logger.Info("算力平台演示数据 compute demo data", "providers", rep.Providers, "listings", rep.Listings, "contracts", rep.Contracts,
+		"claims", rep.Claims, "records", rep.Records, "redemptions", rep.Redemptions, "took", time.Since(t).String())
+	return nil
 }

@@ -168,7 +168,7 @@ func seedDemo(ctx context.Context, w *serveWiring, db *store.DB, led *ledger.Led
 	if actors.Admin == "" || len(actors.Experts) < 3 {
 		return errors.New("demo: needs an admin and three experts")
 	}
-	rep, err := desk.SeedDemo(ctx, db, led, w.Bundle, key, actors, 300, time.Now())
+	rep, err := desk.SeedDemoProgress(ctx, db, led, w.Bundle, key, actors, 300, time.Now(), w.DemoProgress)
 	if err != nil {
 		return err
 	}

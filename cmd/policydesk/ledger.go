@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,7 @@ type benchConfig struct {
 	maxBatch    int
 	linger      time.Duration
 	verify      bool
+	cpuprofile  string
 }
 
 func runBenchLedger(ctx context.Context, args []string, io stdio) int {
@@ -137,6 +139,7 @@ func runBenchLedger(ctx context.Context, args []string, io stdio) int {
 	fs.IntVar(&c.maxBatch, "batch", 0, "每个事务最多转账数 max transfers per database transaction (0: ledger default)")
 	fs.DurationVar(&c.linger, "linger", 0, "批次等待 how long a batch waits for more requests")
 	fs.BoolVar(&c.verify, "verify", true, "结束后校验 verify the whole ledger at the end")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "CPU 剖析文件 write a CPU profile of the timed part to this file")
 	if code, ok := parseFlags(fs, args, io); !ok {
 		return code
 	}
@@ -192,6 +195,17 @@ func benchLedger(ctx context.Context, c benchConfig, out io.Writer) error {
 	var reserved atomic.Int64
 	lat := make([][]time.Duration, c.clients)
 	errs := make(chan error, c.clients)
+	if c.cpuprofile != "" {
+		pf, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile() // on an early return; a second stop is a no-op
+	}
 	before := l.Stats()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -226,6 +240,9 @@ func benchLedger(ctx context.Context, c benchConfig, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if c.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	close(errs)
 	if err := <-errs; err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -50,7 +51,10 @@ type serveWiring struct {
 	// DemoUsers are the demo accounts by role (demo mode only), so that a
 	// seeder can make the enterprise users' enterprises and so on.
 	DemoUsers []auth.User
-	Closers   []func() error // run at shutdown, after the server drained, last first
+	// DemoProgress, in demo mode, is told how far Deps.Seed is (done steps
+	// of total); the seeder calls it after each step.
+	DemoProgress func(done, total int)
+	Closers      []func() error // run at shutdown, after the server drained, last first
 }
 
 var serveHooks []func(ctx context.Context, w *serveWiring) error
@@ -86,15 +90,27 @@ func runServe(ctx context.Context, args []string, io stdio) int {
 	certFile := fs.String("tls-cert", "", "TLS 证书 certificate file (PEM); with --tls-key serves HTTPS")
 	keyFile := fs.String("tls-key", "", "TLS 私钥 key file (PEM)")
 	ipHeader := fs.String("client-ip-header", "", "反向代理给出客户端地址的请求头 header a trusted reverse proxy sets to the client's address, e.g. X-Real-IP (default $POLICYDESK_CLIENT_IP_HEADER; empty: the connection's address). Login throttling counts failures per address")
+	pprofAddr := fs.String("pprof", "", "性能分析 serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default $POLICYDESK_PPROF; empty: off)")
+	var origins []string
+	fs.Func("trusted-origin", "可信来源 another origin allowed to post forms and API calls here, e.g. https://portal.etown.gov.cn (repeatable or comma-separated; default $POLICYDESK_TRUSTED_ORIGINS). Same-origin requests never need it", func(v string) error {
+		origins = append(origins, splitList(v)...)
+		return nil
+	})
 	bpath := bundleFlag(fs, io)
 	if code, ok := parseFlags(fs, args, io); !ok {
 		return code
+	}
+	if len(origins) == 0 {
+		origins = splitList(io.getenv("POLICYDESK_TRUSTED_ORIGINS"))
 	}
 	if *ipHeader == "" {
 		*ipHeader = io.getenv("POLICYDESK_CLIENT_IP_HEADER")
 	}
 	if *addr == "" {
 		*addr = io.getenv("POLICYDESK_ADDR")
+	}
+	if *pprofAddr == "" {
+		*pprofAddr = io.getenv("POLICYDESK_PPROF")
 	}
 	if *addr == "" {
 		*addr = "127.0.0.1:8080"
@@ -124,8 +140,15 @@ func runServe(ctx context.Context, args []string, io stdio) int {
 			}
 		}
 	}
+	if io.getenv("GOGC") == "" {
+		// The live heap is small (tens of MB) and pages allocate briskly:
+		// at the default 100 the collector runs many times a second under
+		// load and its pauses show in the slowest answers. Four times the
+		// live heap between collections costs little memory.
+		debug.SetGCPercent(400)
+	}
 	log := slog.New(slog.NewJSONHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := serve(ctx, serveConfig{addr: *addr, dsn: db, demo: *demo, dataDir: dataDir, cert: *certFile, key: *keyFile, bundle: *bpath, ipHeader: *ipHeader}, io, log); err != nil {
+	if err := serve(ctx, serveConfig{addr: *addr, dsn: db, demo: *demo, dataDir: dataDir, cert: *certFile, key: *keyFile, bundle: *bpath, ipHeader: *ipHeader, pprof: *pprofAddr, origins: origins}, io, log); err != nil {
 		fmt.Fprintf(io.err, "serve: %v\n", err)
 		return 1
 	}
@@ -133,8 +156,20 @@ func runServe(ctx context.Context, args []string, io stdio) int {
 }
 
 type serveConfig struct {
-	addr, dsn, dataDir, cert, key, bundle, ipHeader string
-	demo                                            bool
+	addr, dsn, dataDir, cert, key, bundle, ipHeader, pprof string
+	origins                                                []string
+	demo                                                   bool
+}
+
+// splitList splits a comma-separated flag value, dropping empty parts.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error {
@@ -161,6 +196,11 @@ func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error
 		Logger:          log,
 	})
 
+	if c.pprof != "" {
+		if err := servePprof(ctx, c.pprof, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("无法监听 cannot listen on %s: %w", c.addr, err)
@@ -169,7 +209,7 @@ func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
 	tlsOn := c.cert != ""
 	loopback := isLoopback(host)
-	cfg := web.Config{SecureCookies: tlsOn || !loopback, TLS: tlsOn, Demo: c.demo, Version: "dev", ClientIPHeader: c.ipHeader}
+	cfg := web.Config{SecureCookies: tlsOn || !loopback, TLS: tlsOn, Demo: c.demo, Version: "dev", ClientIPHeader: c.ipHeader, TrustedOrigins: c.origins}
 	switch {
 	case !tlsOn && loopback:
 		log.Warn("plain HTTP on a loopback address: the session cookie is pd_session without Secure (development and demo only; production uses TLS and __Host-pd_session)")
@@ -184,9 +224,16 @@ func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error
 	deps := web.Deps{DB: db, Bundle: bundle, Auth: authStore, Logger: log}
 	srv, err := web.New(cfg, deps)
 	if err != nil {
-		return err
+		return fmt.Errorf("--trusted-origin 或配置无效 invalid configuration: %w", err)
 	}
 	w := &serveWiring{DB: db, Bundle: bundle, Auth: authStore, Server: srv, Deps: &deps, Logger: log, Demo: c.demo, DataDir: c.dataDir}
+	var seeding *demoSeeding
+	if c.demo {
+		// The demo data is made after the server listens (see demoSeeding):
+		// sign-ins wait for it with a message, everything else is served.
+		seeding = &demoSeeding{out: io.out, log: log}
+		w.DemoProgress = seeding.progress
+	}
 	defer func() {
 		for i := len(w.Closers) - 1; i >= 0; i-- {
 			if err := w.Closers[i](); err != nil {
@@ -204,12 +251,10 @@ func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error
 			return err
 		}
 	}
-	if c.demo && deps.Seed != nil {
-		t := time.Now()
-		if err := deps.Seed(ctx, db); err != nil {
-			return fmt.Errorf("演示数据 demo data: %w", err)
-		}
-		log.Info("demo data seeded", "took", time.Since(t).String())
+	if seeding != nil && deps.Seed != nil {
+		authStore.SetLoginGate(seeding.gate)
+	} else {
+		seeding = nil
 	}
 
 	var tlsCfg *tls.Config
@@ -237,7 +282,25 @@ func serve(ctx context.Context, c serveConfig, io stdio, log *slog.Logger) error
 	// The URL comes last, so that it is what a person sees first.
 	fmt.Fprintf(io.out, "policydesk 已启动 serving at %s  (%s, %s, 启动用时 %s; 按 Ctrl-C 停止 Ctrl-C stops)\n",
 		url, db.Dialect(), redactDSN(c.dsn), time.Since(start).Round(time.Millisecond))
-	err = srv.Run(ctx, ln, tlsCfg)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	seeded := make(chan error, 1)
+	if seeding != nil {
+		go func() {
+			err := seeding.run(runCtx, func(ctx context.Context) error { return deps.Seed(ctx, db) }, authStore, url)
+			if err != nil {
+				stopRun() // a demo without its data is no demo: stop serving
+			}
+			seeded <- err
+		}()
+	} else {
+		seeded <- nil
+	}
+	err = srv.Run(runCtx, ln, tlsCfg)
+	stopRun()
+	if serr := <-seeded; serr != nil && ctx.Err() == nil {
+		err = errors.Join(err, fmt.Errorf("演示数据 demo data: %w", serr))
+	}
 	fmt.Fprintln(io.out, "policydesk 已停止 stopped")
 	return err
 }

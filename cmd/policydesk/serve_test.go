@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -20,9 +21,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"policydesk/apperr"
 	"policydesk/auth"
 	"policydesk/store"
 	"policydesk/store/storetest"
@@ -83,6 +86,17 @@ func startServe(t *testing.T, args ...string) (string, *syncBuffer, func() int) 
 	cancel()
 	t.Fatalf("serve did not start: %s %s", out.String(), errb.String())
 	return "", nil, nil
+}
+
+// waitFor waits up to 10 s for text in the output of serve.
+func waitFor(t *testing.T, out *syncBuffer, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(out.String(), text) {
+			return
+		}
+	}
+	t.Fatalf("no %q in the output: %s", text, out.String())
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string, http.Header) {
@@ -173,19 +187,32 @@ func TestServe(t *testing.T) {
 
 func TestServeDemo(t *testing.T) {
 	dir := t.TempDir()
-	seeded := 0
+	var seeded atomic.Int32
 	serveHooks = append(serveHooks, func(ctx context.Context, w *serveWiring) error {
 		if len(w.DemoUsers) != len(demoUsers) {
 			t.Errorf("hook sees %d demo users", len(w.DemoUsers))
 		}
-		w.Deps.Seed = func(ctx context.Context, db *store.DB) error { seeded++; return nil }
+		w.Deps.Seed = func(ctx context.Context, db *store.DB) error {
+			seeded.Add(1)
+			// Sign-ins wait while the data is being made.
+			_, _, err := w.Auth.Login(ctx, "ent1", demoPassword("ent1"), "", time.Now())
+			var ae *apperr.Error
+			if !errors.As(err, &ae) || ae.Code != apperr.Unavailable || !strings.Contains(ae.Message, "演示数据生成中") {
+				t.Errorf("login while seeding: %v", err)
+			}
+			for i := range 4 {
+				w.DemoProgress(i+1, 4)
+			}
+			return nil
+		}
 		return nil
 	})
 	t.Cleanup(func() { serveHooks = serveHooks[:len(serveHooks)-1] })
 	for run := 1; run <= 2; run++ { // the demo database is recreated each time
 		base, out, stop := startServe(t, "--demo", "--addr", "127.0.0.1:0", "--data-dir", dir)
-		if seeded != run {
-			t.Fatalf("run %d: seeder called %d times", run, seeded)
+		waitFor(t, out, "演示数据已就绪")
+		if int(seeded.Load()) != run {
+			t.Fatalf("run %d: seeder called %d times", run, seeded.Load())
 		}
 		for _, u := range demoUsers {
 			if !strings.Contains(out.String(), u.login) || !strings.Contains(out.String(), demoPassword(u.login)) {
@@ -275,4 +302,41 @@ func selfSigned(t *testing.T, dir string) (string, string) {
 	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return cf, kf
+}
+
+// TestServeTrustedOrigin: --trusted-origin lets a named other origin (the
+// zone's portal, say) post here; any other cross-origin post is refused
+// with 403 and a code; a malformed origin stops serve at start.
+func TestServeTrustedOrigin(t *testing.T) {
+	base, _, stop := startServe(t, "--addr", "127.0.0.1:0", "--db", "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "o.db")),
+		"--data-dir", t.TempDir(), "--trusted-origin", "https://portal.example.cn, https://oa.example.cn")
+	defer stop()
+	post := func(origin string) (int, string) {
+		req, _ := http.NewRequest("POST", base+"/api/v1/evaluate", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, o := range []string{"https://portal.example.cn", "https://oa.example.cn"} {
+		if st, body := post(o); st == http.StatusForbidden {
+			t.Errorf("trusted %s refused: %d %s", o, st, body)
+		}
+	}
+	if st, body := post("https://evil.example.com"); st != http.StatusForbidden || !strings.Contains(body, `"forbidden"`) {
+		t.Errorf("untrusted origin: %d %s", st, body)
+	}
+
+	var out, errb syncBuffer
+	code := dispatch(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--trusted-origin", "not a url"},
+		stdio{in: strings.NewReader(""), out: &out, err: &errb, getenv: func(string) string { return "" }})
+	if code == 0 || !strings.Contains(errb.String(), "trusted") {
+		t.Errorf("a malformed origin: exit %d, %s", code, errb.String())
+	}
 }

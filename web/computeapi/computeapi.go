@@ -38,7 +38,6 @@ var (
 	admins     = []auth.Role{auth.RoleAdmin}
 	providers  = []auth.Role{auth.RoleProvider}
 	enterprise = []auth.Role{auth.RoleEnterprise}
-	finance    = []auth.Role{auth.RoleFinance}
 	provAdm    = []auth.Role{auth.RoleProvider, auth.RoleAdmin}
 	entAdm     = []auth.Role{auth.RoleEnterprise, auth.RoleAdmin}
 	// parties are those the service scopes contracts, vouchers, records
@@ -102,10 +101,6 @@ type (
 	CountResponse struct {
 		Count int `json:"count"`
 	}
-	// RedemptionPaymentRequest records the bank transfer of a redemption.
-	RedemptionPaymentRequest struct {
-		BankRef string `json:"bank_ref"`
-	}
 	// VerifyRequest verifies a 第二条 purchase; the zone's staff name the
 	// provider (id or 统一社会信用代码), a provider or enterprise user its own.
 	VerifyRequest struct {
@@ -168,7 +163,7 @@ func (h *handlers) routes() []web.Route {
 		{Method: "POST", Pattern: base + "/settlements/{id}/withdraw", Roles: providers, Tag: tSet, Summary: "撤回结算记录 withdraw a record not yet confirmed", Request: ReasonRequest{}, Response: OK{}, Handler: h.withdrawRecord},
 
 		{Method: "GET", Pattern: base + "/redemptions", Roles: parties, Tag: tRed, Summary: "兑付记录 redemptions (?contract=&state=&limit=&offset=)", Response: []compute.Redemption{}, Handler: h.redemptions},
-		{Method: "POST", Pattern: base + "/redemptions/{id}/payment", Roles: finance, Tag: tRed, Summary: "登记兑付拨款 record the bank transfer of a redemption", Request: RedemptionPaymentRequest{}, Response: compute.Redemption{}, Handler: h.recordPayment},
+		{Method: "GET", Pattern: base + "/redemptions/{id}", Roles: parties, Tag: tRed, Summary: "兑付 a redemption (finance pays it through /api/v1/batches, four eyes)", Response: compute.Redemption{}, Handler: h.getRedemption},
 
 		{Method: "POST", Pattern: base + "/domestic/verify", Roles: parties, Tag: tDom, Summary: "第二条核验 verify a purchase of domestic servers against the listings", Request: VerifyRequest{}, Response: compute.Purchase{}, Handler: h.verify},
 		{Method: "POST", Pattern: base + "/domestic/applications", Roles: enterprise, Tag: tDom, Summary: "第二条申报 apply for the domestic-server subsidy", Request: compute.PurchaseInput{}, Response: compute.Purchase{}, Handler: h.applyDomestic},
@@ -607,12 +602,8 @@ func (h *handlers) redemptions(w http.ResponseWriter, r *http.Request, p auth.Pr
 	return web.WriteJSON(w, http.StatusOK, nonNil(rs))
 }
 
-func (h *handlers) recordPayment(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	var req RedemptionPaymentRequest
-	if err := web.DecodeJSON(r, &req); err != nil {
-		return err
-	}
-	red, err := h.c.RecordRedemptionPayment(r.Context(), actor(r, p), r.PathValue("id"), req.BankRef)
+func (h *handlers) getRedemption(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	red, err := h.c.GetRedemption(r.Context(), actor(r, p), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	}
 	add("admin", auth.RoleAdmin, "", "")
 	add("fin", auth.RoleFinance, "", "")
+	add("fin2", auth.RoleFinance, "", "")
 	add("rev", auth.RoleReviewer, "", "info_tech")
 	for i := 1; i <= 3; i++ {
 		add(fmt.Sprintf("exp%d", i), auth.RoleExpert, "", "")
@@ -469,11 +470,20 @@ func TestComputeVoucherOverHTTP(t *testing.T) {
 			t.Fatalf("the provider's redemptions %+v", reds)
 		}
 
-		// Finance records the bank transfer; nobody else may.
-		want(t, ent.do("POST", api+"/redemptions/"+red.ID+"/payment", computeapi.RedemptionPaymentRequest{BankRef: "X"}), 403, "forbidden")
-		var paid compute.Redemption
-		fin.ok("POST", api+"/redemptions/"+red.ID+"/payment", computeapi.RedemptionPaymentRequest{BankRef: "BOC2025031300001"}, &paid)
-		if paid.State != compute.RedemptionPaid || paid.PaidAt == nil {
+		// Finance pays it through a four-eyes payment batch of the
+		// workflow, beside awards; nobody else may.
+		want(t, ent.do("POST", "/api/v1/batches", deskapi.BatchRequest{IDs: []string{red.ID}}), 403, "forbidden")
+		fin2 := e.as("fin2")
+		var batch desk.Batch
+		fin.ok("POST", "/api/v1/batches", deskapi.BatchRequest{IDs: []string{red.ID}}, &batch)
+		if batch.Count != 1 || batch.Total != red.Amount || len(batch.Payments) != 1 || batch.Payments[0].Kind != compute.KindRedemption {
+			t.Fatalf("batch %+v", batch)
+		}
+		want(t, fin.do("POST", "/api/v1/batches/"+batch.ID+"/approval", deskapi.ApprovalRequest{Count: 1, Total: red.Amount}), 403, "forbidden")
+		fin2.ok("POST", "/api/v1/batches/"+batch.ID+"/approval", deskapi.ApprovalRequest{Count: 1, Total: red.Amount}, nil)
+		fin.ok("POST", "/api/v1/batches/"+batch.ID+"/payments/"+red.ID, deskapi.PaymentRequest{Paid: true, BankRef: "BOC2025031300001"}, nil)
+		ent.ok("GET", api+"/redemptions?contract="+c.ID, nil, &reds)
+		if paid := reds[0]; paid.State != compute.RedemptionPaid || paid.PaidAt == nil || paid.BatchID != batch.ID {
 			t.Fatalf("paid %+v", paid)
 		}
 

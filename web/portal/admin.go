@@ -254,7 +254,7 @@ func (h *handlers) auditPage(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if n, err := strconv.Atoi(q.Get("offset")); err == nil && n > 0 {
 		f.Offset = n
 	}
-	rows, err := audit.List(r.Context(), h.svc.DB(), f)
+	rows, err := h.svc.AuditLog(r.Context(), actor(r, p), f)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (h *handlers) auditPage(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	pg.Rows = rows
 	if q.Get("verify") == "1" {
-		rep, err := audit.Verify(r.Context(), h.svc.DB())
+		rep, err := h.svc.VerifyAudit(r.Context(), actor(r, p))
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"policydesk/apperr"
-	"policydesk/audit"
 	"policydesk/auth"
 	"policydesk/desk"
 	"policydesk/money"
@@ -95,11 +94,9 @@ func (h *handlers) application(w http.ResponseWriter, r *http.Request, p auth.Pr
 		desk.StateWaitlisted, desk.StateProposed, desk.StatePublicized, desk.StateApproved}, app.State)
 	pg.CanClaw = (p.Role == auth.RoleFinance || p.Role == auth.RoleAdmin) && app.State == desk.StatePaid
 	pg.HasLetter = !pg.Expert && app.State != desk.StateDraft
-	if !pg.Redacted && app.USCC != "" {
-		if ent, err := h.svc.GetEnterprise(ctx, a, app.USCC); err == nil {
-			pg.EntName = ent.Name
-		}
-	}
+	// The service names the applicant for whoever may see it, an expert
+	// once cleared included (experts may not open the enterprise itself).
+	pg.EntName = app.EnterpriseName
 	if it != nil {
 		for _, f := range it.FactViews {
 			if raw, ok := app.Facts[f.Name]; ok {
@@ -192,9 +189,8 @@ func (h *handlers) application(w http.ResponseWriter, r *http.Request, p auth.Pr
 		}
 	}
 	if pg.Expert && !pg.Redacted {
-		rows, err := audit.List(ctx, h.svc.DB(), audit.Filter{Entity: "application", EntityID: id, ActorID: p.UserID, Action: "panel.score", Limit: 1})
-		if err == nil && len(rows) > 0 {
-			pg.Scored = when(rows[0].At)
+		if at, ok, err := h.svc.ScoredAt(ctx, a, id); err == nil && ok {
+			pg.Scored = when(at)
 		}
 	}
 	return h.srv.Render(w, r, http.StatusOK, "p-application", pg)

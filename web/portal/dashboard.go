@@ -266,9 +266,9 @@ func (h *handlers) computeDashboard(ctx context.Context, a desk.Actor) (*Dashboa
 		c.XLSX = "/api/v1/dashboard/xlsx?chart=" + c.Name
 		d.Charts = append(d.Charts, c)
 	}
-	var apps []*desk.Application
+	var apps []desk.Summary
 	for off := 0; ; off += 500 {
-		page, err := h.svc.List(ctx, a, desk.Filter{Limit: 500, Offset: off})
+		page, err := h.svc.ListSummaries(ctx, a, desk.Filter{Limit: 500, Offset: off, WithFacts: true})
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +277,7 @@ func (h *handlers) computeDashboard(ctx context.Context, a desk.Actor) (*Dashboa
 			break
 		}
 	}
-	events, err := firstReached(ctx, h.svc.DB())
+	events, err := h.svc.FirstReached(ctx, a)
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +463,7 @@ func (h *handlers) computeDashboard(ctx context.Context, a desk.Actor) (*Dashboa
 			Basis: "平台口径（近似）：获模型券支持（已批准或已拨付）的「标杆型示范应用场景」，按企业和年度计；场景的正式认定不在平台内"})
 	}
 	if m := goalCore.FindStringSubmatch(goals); m != nil {
-		yes, _, err := aiEnterprises(ctx, h.svc.DB(), today.String())
+		yes, _, err := h.svc.AIEnterprises(ctx, a, today.String())
 		if err != nil {
 			return nil, err
 		}
@@ -517,7 +517,7 @@ func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 func atoi64(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
 
 type dashboardPage struct {
-	base
+	framed
 	AsOf string
 	Body template.HTML
 }
@@ -527,7 +527,11 @@ func (h *handlers) dashboardPage(w http.ResponseWriter, r *http.Request, p auth.
 	if err != nil {
 		return err
 	}
-	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{base: h.base(w, r, p, "数据看板", "desk"), AsOf: e.d.AsOf, Body: e.body})
+	fr, err := h.framed(w, r, p, "数据看板", "desk")
+	if err != nil {
+		return err
+	}
+	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{framed: fr, AsOf: e.d.AsOf, Body: e.body})
 }
 
 func (h *handlers) dashboardJSON(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

@@ -88,7 +88,7 @@ func (h *handlers) renderEnterprise(w http.ResponseWriter, r *http.Request, p au
 		pg.Fields = withRows(pg.Fields, stored)
 		pg.Form.Values = formValues(pg.Fields, stored)
 		if p.Role != auth.RoleEnterprise {
-			apps, err := h.svc.List(r.Context(), a, desk.Filter{USCC: code, Limit: 100})
+			apps, err := h.svc.ListSummaries(r.Context(), a, desk.Filter{USCC: code, Limit: 100})
 			if err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ func (h *handlers) benefits(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	apps, err := h.svc.List(ctx, a, desk.Filter{Limit: 500})
+	apps, err := h.svc.ListSummaries(ctx, a, desk.Filter{Limit: 500})
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func (h *handlers) declineOffer(w http.ResponseWriter, r *http.Request, p auth.P
 // ListPage is a page with a list of applications: its filters, paging
 // and rows, formatted once in Go so that the template only places them.
 type ListPage struct {
-	base
+	framed
 	Rows     []appRow
 	RowsHTML template.HTML
 	State    string
@@ -299,8 +299,8 @@ type ListPage struct {
 
 // appRow is one application in a list.
 type appRow struct {
-	ID, USCC, ItemName, Article, StateName, StateClass, Amount, Submitted, Updated string
-	Review                                                                         bool
+	ID, USCC, EntName, ItemName, Article, StateName, StateClass, Amount, Submitted, Updated string
+	Review                                                                                  bool
 }
 
 // opt is an option of a select.
@@ -309,22 +309,15 @@ type opt struct {
 	Selected     bool
 }
 
-func (h *handlers) rows(apps []*desk.Application) []appRow {
+func (h *handlers) rows(apps []desk.Summary) []appRow {
 	out := make([]appRow, len(apps))
 	for i, a := range apps {
 		amount := "—"
-		switch {
-		case a.Paid > 0:
-			amount = fenText(a.Paid)
-		case a.Approved > 0:
-			amount = fenText(a.Approved)
-		case a.Proposed > 0:
-			amount = fenText(a.Proposed)
-		case a.Allowed > 0:
-			amount = fenText(a.Allowed)
+		if v := a.Amount(); v > 0 {
+			amount = fenText(v)
 		}
-		out[i] = appRow{ID: a.ID, USCC: a.USCC, ItemName: h.itemName(a.Item), Article: policy.ArticleName(a.Article, policy.Chinese),
-			StateName: a.StateName, StateClass: stateClass(a.State), Amount: amount, Submitted: when(a.SubmittedAt), Updated: when(a.UpdatedAt), Review: a.ReviewRequired}
+		out[i] = appRow{ID: a.ID, USCC: a.USCC, EntName: a.EnterpriseName, ItemName: h.itemName(a.Item), Article: policy.ArticleName(a.Article, policy.Chinese),
+			StateName: a.StateName, StateClass: stateClass(a.State), Amount: amount, Submitted: when(a.SubmittedAt), Updated: when(&a.UpdatedAt), Review: a.ReviewRequired}
 	}
 	return out
 }
@@ -336,7 +329,7 @@ var allStates = []string{desk.StateDraft, desk.StateSubmitted, desk.StateReturne
 	desk.StatePaid, desk.StateRejected, desk.StateWithdrawn, desk.StateObjectionUpheld, desk.StateClawedBack}
 
 // pageSize is how many applications a list shows at a time.
-const pageSize = 25
+const pageSize = 50
 
 // listFilter reads ?state=&item=&uscc=&offset= for a list page.
 func listFilter(r *http.Request, defState string) (desk.Filter, error) {
@@ -363,11 +356,15 @@ func (h *handlers) listPage(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return ListPage{}, err
 	}
-	apps, err := h.svc.List(r.Context(), actor(r, p), f)
+	apps, err := h.svc.ListSummaries(r.Context(), actor(r, p), f)
 	if err != nil {
 		return ListPage{}, err
 	}
-	pg := ListPage{base: h.base(w, r, p, title, "desk"), State: f.State, Item: f.Item, USCC: f.USCC, Offset: f.Offset}
+	fr, err := h.framed(w, r, p, title, "desk")
+	if err != nil {
+		return ListPage{}, err
+	}
+	pg := ListPage{framed: fr, State: f.State, Item: f.Item, USCC: f.USCC, Offset: f.Offset}
 	var states, items []opt
 	for _, s := range allStates {
 		states = append(states, opt{s, desk.StateName(s), s == f.State})

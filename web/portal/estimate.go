@@ -39,7 +39,7 @@ func (h *handlers) loadProfile(ctx context.Context, a desk.Actor, code string) (
 			pr.known[f.Name] = true
 		}
 	}
-	gs, err := h.svc.Ledger().History(ctx, code)
+	gs, err := h.svc.GrantHistory(ctx, a, code)
 	if err != nil {
 		return nil, err
 	}

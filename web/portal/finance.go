@@ -27,7 +27,7 @@ type financePage struct {
 func (h *handlers) financeHome(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	a := actor(r, p)
 	ctx := r.Context()
-	apps, err := h.svc.List(ctx, a, desk.Filter{State: desk.StateApproved, Limit: 500})
+	apps, err := h.svc.ListSummaries(ctx, a, desk.Filter{State: desk.StateApproved, Limit: 500})
 	if err != nil {
 		return err
 	}
@@ -36,16 +36,8 @@ func (h *handlers) financeHome(w http.ResponseWriter, r *http.Request, p auth.Pr
 	for _, app := range apps {
 		pg.Total += int64(app.Approved)
 	}
-	ids, err := recentBatchIDs(ctx, h.svc.DB(), 50)
-	if err != nil {
+	if pg.Batches, err = h.svc.RecentBatches(ctx, a, 50); err != nil {
 		return err
-	}
-	for _, id := range ids {
-		b, err := h.svc.GetBatch(ctx, a, id)
-		if err != nil {
-			return err
-		}
-		pg.Batches = append(pg.Batches, b)
 	}
 	return h.srv.Render(w, r, http.StatusOK, "p-finance", pg)
 }

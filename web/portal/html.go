@@ -4,6 +4,9 @@ import (
 	"html"
 	"html/template"
 	"strings"
+	"sync"
+
+	"policydesk/web"
 )
 
 // The application lists are the busiest pages. html/template calls an
@@ -33,7 +36,11 @@ func rowsHTML(rows []appRow, c columns) template.HTML {
 		}
 		b.WriteString(`<td><a href="/applications/` + id + `"><code>` + id + `</code></a></td>`)
 		if c.USCC {
-			b.WriteString(`<td><code>` + e(r.USCC) + `</code></td>`)
+			b.WriteString(`<td>`)
+			if r.EntName != "" {
+				b.WriteString(e(r.EntName) + `<br>`)
+			}
+			b.WriteString(`<code>` + e(r.USCC) + `</code></td>`)
 		}
 		b.WriteString(`<td>` + e(r.ItemName) + `<br><small class="muted">` + e(r.Article))
 		if r.Review {
@@ -76,4 +83,45 @@ func tabsHTML(tabs []opt, prefix string) template.HTML {
 		b.WriteString(`>` + html.EscapeString(t.Label) + `</a></li>`)
 	}
 	return template.HTML(b.String())
+}
+
+// chromeCache keeps the layout around a page — the header with the user's
+// name and the workbench's navigation, and the footer — rendered once for
+// each combination of what it shows (the page's title and section, the
+// user, the demo and no-admin notices), since it is the same on every view
+// of a list by the same person.
+type chromeCache struct {
+	mu sync.Mutex
+	m  map[web.Page]chromeParts
+}
+
+type chromeParts struct{ head, foot template.HTML }
+
+// maxChromes bounds the cache; past it, it starts again.
+const maxChromes = 4096
+
+func (c *chromeCache) get(srv *web.Server, pg web.Page) (chromeParts, error) {
+	pg.RequestID = "" // the only field that differs on every request; the layout does not show it
+	c.mu.Lock()
+	parts, ok := c.m[pg]
+	c.mu.Unlock()
+	if ok {
+		return parts, nil
+	}
+	head, err := srv.Fragment("p-head", pg)
+	if err != nil {
+		return parts, err
+	}
+	foot, err := srv.Fragment("bottom", pg)
+	if err != nil {
+		return parts, err
+	}
+	parts = chromeParts{head: head, foot: foot}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxChromes {
+		c.m = map[web.Page]chromeParts{}
+	}
+	c.m[pg] = parts
+	c.mu.Unlock()
+	return parts, nil
 }

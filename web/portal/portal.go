@@ -77,6 +77,8 @@ type handlers struct {
 	b     *policy.Bundle
 	now   func() time.Time
 	dash  *dashCache
+	// chrome keeps the rendered layout of the busiest pages.
+	chrome chromeCache
 	// hans writes the bundle's item and material names, which refusals and
 	// messages of the service quote as the bundle has them (Traditional),
 	// in Simplified Chinese.
@@ -269,6 +271,22 @@ type base struct {
 
 func (h *handlers) base(w http.ResponseWriter, r *http.Request, p auth.Principal, title, nav string) base {
 	return base{Page: h.srv.Page(r, p, title, nav), Flash: takeFlash(w, r)}
+}
+
+// framed is a page whose layout (header, workbench navigation, footer)
+// comes rendered from the chrome cache: the busiest pages.
+type framed struct {
+	base
+	Head, Foot template.HTML
+}
+
+func (h *handlers) framed(w http.ResponseWriter, r *http.Request, p auth.Principal, title, nav string) (framed, error) {
+	b := h.base(w, r, p, title, nav)
+	c, err := h.chrome.get(h.srv, b.Page)
+	if err != nil {
+		return framed{}, err
+	}
+	return framed{base: b, Head: c.head, Foot: c.foot}, nil
 }
 
 func seeOther(w http.ResponseWriter, r *http.Request, to string) {

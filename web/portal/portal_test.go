@@ -219,7 +219,9 @@ func TestPortalWorkflow(t *testing.T) {
 
 		// The expert sees nothing of the applicant before declaring.
 		exp := e.as("exp1")
-		mustContain(t, "tasks", exp.page("/expert"), id, "待声明")
+		tasks := exp.page("/expert")
+		mustContain(t, "tasks", tasks, id, "待声明")
+		mustNotContain(t, "tasks before declaring", tasks, entA, "北京亦庄智算科技有限公司")
 		before := exp.page("/applications/" + id)
 		mustContain(t, "before declaring", before, "利益冲突声明")
 		mustNotContain(t, "before declaring", before, entA, "北京亦庄智算科技有限公司", "合同.pdf")
@@ -228,7 +230,10 @@ func TestPortalWorkflow(t *testing.T) {
 		_, msg = exp.act("/applications/"+id+"/declaration", url.Values{"conflict": {"no"}})
 		wantFlash(t, "declare", msg, "已声明无利益冲突")
 		after := exp.page("/applications/" + id)
-		mustContain(t, "after declaring", after, entA, "合同.pdf", "计算过程", "第一条")
+		// …and after declaring, the applicant by name too (an expert may not
+		// read the enterprise's own page).
+		mustContain(t, "after declaring", after, entA, "北京亦庄智算科技有限公司", "合同.pdf", "计算过程", "第一条")
+		mustContain(t, "tasks after declaring", exp.page("/expert"), id, "北京亦庄智算科技有限公司", "已声明无冲突")
 		if r := e.as("exp2").get("/applications/" + id); r.status != http.StatusNotFound {
 			t.Fatalf("an expert off the panel: %d", r.status)
 		}

@@ -133,7 +133,7 @@ func (h *handlers) each(w http.ResponseWriter, r *http.Request, back string, ids
 }
 
 type expertTask struct {
-	App      *desk.Application
+	App      desk.Summary
 	Declared bool
 }
 
@@ -145,21 +145,13 @@ type expertPage struct {
 // expertTasks lists the applications on the expert's panels; before the
 // declaration the service shows nothing of the applicant.
 func (h *handlers) expertTasks(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	a := actor(r, p)
-	apps, err := h.svc.List(r.Context(), a, desk.Filter{Limit: 200})
+	apps, err := h.svc.ListSummaries(r.Context(), actor(r, p), desk.Filter{Limit: 200})
 	if err != nil {
 		return err
 	}
 	pg := expertPage{base: h.base(w, r, p, "评审任务", "desk")}
 	for _, app := range apps {
-		t := expertTask{App: app}
-		if full, err := h.svc.Get(r.Context(), a, app.ID); err == nil {
-			t.Declared = full.USCC != ""
-			if t.Declared {
-				t.App = full
-			}
-		}
-		pg.Tasks = append(pg.Tasks, t)
+		pg.Tasks = append(pg.Tasks, expertTask{App: app, Declared: app.USCC != ""})
 	}
 	return h.srv.Render(w, r, http.StatusOK, "p-expert", pg)
 }
