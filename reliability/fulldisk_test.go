@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -74,8 +75,8 @@ func TestUploadOnFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.OK() || r.Code() == "" || requestID(r) == "" {
-		t.Fatalf("upload on a full disk: %d %s", r.Status, r.Body)
+	if r.Status != http.StatusInsufficientStorage || r.Code() == "" || requestID(r) == "" {
+		t.Fatalf("upload on a full disk: %d %s, want 507 with a code and a request id", r.Status, r.Body)
 	}
 	t.Logf("upload on a full disk: %d %s (code %s)", r.Status, http5xx(r.Status), r.Code())
 	if after := count(); after != before {
