@@ -221,6 +221,13 @@ func TestComputePages(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		// Each role's workbench is where /desk leads.
+		for c, want := range map[*client]string{prv: "/provider", ent: "/me/applications", admin: "/dashboard"} {
+			if r := c.get("/desk"); r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+				t.Errorf("/desk: %d → %q, want %s", r.status, r.header.Get("Location"), want)
+			}
+		}
+
 		// The provider registers; until whitelisted it cannot list.
 		page := prv.page("/provider")
 		mustContain(t, "the provider's first page", page, "登记为算力/模型服务商", entB)

@@ -226,6 +226,8 @@ func (h *handlers) deskHome(w http.ResponseWriter, r *http.Request, p auth.Princ
 		to = "/finance"
 	case auth.RoleAdmin:
 		to = "/dashboard"
+	case auth.RoleProvider:
+		to = "/provider"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
