@@ -3,6 +3,7 @@ package desk
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -57,7 +58,11 @@ func ReadTable(data []byte, filename string) ([][]string, error) {
 			break
 		}
 		if err != nil {
-			line, _ := r.FieldPos(0)
+			line := len(rows) + 1
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
 			return nil, apperr.Newf(apperr.Invalid, "CSV 第 %d 行格式错误", "CSV line %d is malformed", line).WithField("file")
 		}
 		rows = append(rows, rec)
