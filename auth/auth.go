@@ -218,6 +218,16 @@ func (s *Store) SetLoginGate(gate func() error) {
 	s.gate.Store(&gate)
 }
 
+// LoginGate returns what the login gate says now: nil when sign-ins are
+// open (or there is no gate), else the error Login would answer. Pages use
+// it to tell a visitor before they try.
+func (s *Store) LoginGate() error {
+	if g := s.gate.Load(); g != nil {
+		return (*g)()
+	}
+	return nil
+}
+
 // NewStore returns a Store on db with the default options.
 func NewStore(db *store.DB) *Store { return NewStoreWithOptions(db, Options{}) }
 

@@ -160,7 +160,14 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request, p auth.
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	return s.render(w, r, http.StatusOK, "login", loginPage{pageData: s.page(r, p, "登录", "login"), Next: next, Demo: s.demoAccounts()})
+	page := loginPage{pageData: s.page(r, p, "登录", "login"), Next: next, Demo: s.demoAccounts()}
+	if err := s.deps.Auth.LoginGate(); err != nil {
+		// Sign-ins are closed for now (the demo is making its data): say
+		// so before the visitor types a password.
+		_, body, _ := classify(err)
+		page.Error = &body
+	}
+	return s.render(w, r, http.StatusOK, "login", page)
 }
 
 func (s *Server) demoAccounts() []DemoAccount {

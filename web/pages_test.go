@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"policydesk/apperr"
 	"policydesk/auth"
 	"policydesk/store"
 	"policydesk/store/storetest"
@@ -213,5 +214,25 @@ func TestStaticFiles(t *testing.T) {
 		if r := c.do("GET", p, nil); r.status != 404 {
 			t.Errorf("%s: %d", p, r.status)
 		}
+	}
+}
+
+// TestLoginPageGate: while sign-ins are closed (the demo making its data),
+// the login page says so before anyone types a password; once open, it
+// does not.
+func TestLoginPageGate(t *testing.T) {
+	e := newEnv(t, storetest.New(t, store.SQLite))
+	c := e.client()
+	e.auth.SetLoginGate(func() error {
+		return apperr.New(apperr.Unavailable, "演示数据生成中(已完成 50%)", "demo data is being made")
+	})
+	r := c.do("GET", "/login", nil)
+	if body := html.UnescapeString(string(r.body)); r.status != 200 || !strings.Contains(body, "演示数据生成中(已完成 50%)") {
+		t.Fatalf("gated login page: %d, message missing", r.status)
+	}
+	e.auth.SetLoginGate(nil)
+	r = c.do("GET", "/login", nil)
+	if body := html.UnescapeString(string(r.body)); strings.Contains(body, "演示数据生成中") || strings.Contains(body, `role="alert"`) {
+		t.Fatalf("open login page still shows a notice")
 	}
 }
