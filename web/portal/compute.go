@@ -33,6 +33,7 @@ func RegisterCompute(srv *web.Server, svc *desk.Service, c *compute.Service, opt
 	for _, rt := range h.routes() {
 		srv.Handle(rt)
 	}
+	h.registerDomestic(srv)
 }
 
 type computePages struct {
