@@ -57,7 +57,7 @@ func (s *Server) calcDefaults(r *http.Request) calcForm {
 func (s *Server) handleCalculator(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	form := s.calcDefaults(r)
 	if id := r.URL.Query().Get("item"); id != "" {
-		form.Item = s.cat.item(id)
+		form.Item = s.catOf(r).item(id)
 		if form.Item == nil {
 			return errUnknownItem(id)
 		}
@@ -69,7 +69,7 @@ func (s *Server) handleCalculator(w http.ResponseWriter, r *http.Request, p auth
 		form.USCC = p.Enterprise
 	}
 	return s.render(w, r, http.StatusOK, "calculator", calcPage{pageData: s.page(r, p, "政策计算器", "calculator"),
-		Items: s.cat.items, Ent: s.cat.entFacts, Form: form})
+		Items: s.catOf(r).items, Ent: s.catOf(r).entFacts, Form: form})
 }
 
 func errUnknownItem(id string) error {
@@ -84,17 +84,21 @@ func (s *Server) handleCalculate(w http.ResponseWriter, r *http.Request, p auth.
 		return errTooLarge(64 << 10)
 	}
 	form := calcForm{Values: r.PostForm, Date: strings.TrimSpace(r.PostForm.Get("date")), USCC: strings.TrimSpace(r.PostForm.Get("uscc"))}
-	form.Item = s.cat.item(r.PostForm.Get("item"))
-	page := calcPage{pageData: s.page(r, p, "政策计算器", "calculator"), Items: s.cat.items, Ent: s.cat.entFacts, Form: form}
+	form.Item = s.catOf(r).item(r.PostForm.Get("item"))
+	page := calcPage{pageData: s.page(r, p, "政策计算器", "calculator"), Items: s.catOf(r).items, Ent: s.catOf(r).entFacts, Form: form}
 	if form.Item == nil {
 		return errUnknownItem(r.PostForm.Get("item"))
 	}
 	doc := s.caseFromForm(form)
-	res, err := s.evaluate(doc, policy.Chinese)
+	lang := LangOf(r.Context())
+	res, err := s.evaluate(doc, lang)
 	if err != nil {
 		var ie *policy.InputError
 		if errors.As(err, &ie) {
 			page.Error = &ErrorBody{Code: ie.Code, Message: s.pathLabels(form.Item, ie.Message), MessageEn: ie.MessageEn, Field: ie.Path}
+			if lang == policy.English && ie.MessageEn != "" {
+				page.Error.Message = ie.MessageEn
+			}
 			return s.render(w, r, http.StatusBadRequest, "calculator", page)
 		}
 		return err

@@ -392,6 +392,16 @@ func (c *catalog) deptName(id string) string {
 	return id
 }
 
+// deptNameEn names a department in English, when the bundle does.
+func (c *catalog) deptNameEn(id string) string {
+	for _, d := range c.doc.Departments {
+		if d.ID == id && d.NameEn != "" {
+			return d.NameEn
+		}
+	}
+	return c.deptName(id)
+}
+
 // bigYuan writes a budget for people: whole 亿元 as 亿, else as money.Wan.
 func bigYuan(fen int64) string {
 	const yi = 100_000_000 * 100

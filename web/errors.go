@@ -65,6 +65,8 @@ const (
 
 // classify turns err into a status and a body. internal reports that err
 // is not a refusal but a failure, which is logged and never shown.
+func init() { learn(internalZH, internalEN) }
+
 func classify(err error) (status int, body ErrorBody, internal bool) {
 	var ae *apperr.Error
 	var ie *policy.InputError
@@ -104,6 +106,7 @@ func classify(err error) (status int, body ErrorBody, internal bool) {
 		body = ErrorBody{Code: coded.ErrorCode(), Message: "请求未被接受", MessageEn: err.Error()}
 		status = StatusOf(coded.ErrorCode())
 	}
+	learn(body.Message, body.MessageEn)
 	if status == 0 || status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
 		return http.StatusInternalServerError, ErrorBody{Code: apperr.Internal, Message: internalZH, MessageEn: internalEN}, true
 	}

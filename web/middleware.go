@@ -24,6 +24,7 @@ type reqState struct {
 	user    string
 	session auth.Session // the caller's session, when signed in
 	err     string       // the error code answered, if any
+	lang    Lang         // the pages' language
 }
 
 type stateKey struct{}
@@ -59,7 +60,8 @@ func (s *Server) withRequestState(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{id: id})))
+		st := &reqState{id: id, lang: s.chooseLang(w, r)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	})
 }
 

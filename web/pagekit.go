@@ -46,22 +46,32 @@ func (s *Server) Render(w http.ResponseWriter, r *http.Request, status int, name
 			renderBufs.Put(buf)
 		}
 	}()
-	if err := s.pages.ExecuteTemplate(buf, name, data); err != nil {
+	lang := LangOf(r.Context())
+	if err := s.set(lang).ExecuteTemplate(buf, name, data); err != nil {
 		return err
+	}
+	out := buf.Bytes()
+	if lang == policy.English {
+		out = s.dict.translatePage(out)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(out)
 	return err
 }
 
 // Fragment renders the template name into HTML for a page to place, so
 // that a part many pages show alike is rendered once.
 func (s *Server) Fragment(name string, data any) (template.HTML, error) {
+	return s.FragmentIn(policy.Chinese, name, data)
+}
+
+// FragmentIn is Fragment in a language.
+func (s *Server) FragmentIn(lang Lang, name string, data any) (template.HTML, error) {
 	var buf bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := s.set(lang).ExecuteTemplate(&buf, name, data); err != nil {
 		return "", err
 	}
 	return template.HTML(buf.String()), nil
@@ -74,6 +84,12 @@ var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // can use the layout ("top", "bottom", "field") and its functions, with
 // funcs added. Call it before the server takes traffic.
 func (s *Server) AddTemplates(fsys fs.FS, funcs template.FuncMap, patterns ...string) error {
+	return s.AddTemplatesLang(fsys, funcs, nil, patterns...)
+}
+
+// AddTemplatesLang is AddTemplates with funcs for the English pages:
+// en's functions replace funcs' of the same name there.
+func (s *Server) AddTemplatesLang(fsys fs.FS, funcs, en template.FuncMap, patterns ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.pages
@@ -84,9 +100,22 @@ func (s *Server) AddTemplates(fsys fs.FS, funcs template.FuncMap, patterns ...st
 	if err != nil {
 		return err
 	}
-	s.pages = t
+	te := s.pagesEn
+	if funcs != nil {
+		te = te.Funcs(funcs)
+	}
+	if en != nil {
+		te = te.Funcs(en)
+	}
+	if err := s.parseEnglish(te, fsys, patterns...); err != nil {
+		return err
+	}
+	s.pages, s.pagesEn = t, te
 	return nil
 }
+
+// T gives the English of an interface phrase on an English page.
+func (s *Server) Tr(r *http.Request, zh string) string { return s.T(LangOf(r.Context()), zh) }
 
 // Item returns the item with id as pages show it, or nil.
 func (s *Server) Item(id string) *ItemInfo { return s.cat.item(id) }
@@ -100,6 +129,10 @@ func (s *Server) EnterpriseFields() []*FactField { return s.cat.entFacts }
 
 // DeptName returns a department's name in Simplified Chinese.
 func (s *Server) DeptName(id string) string { return s.cat.deptName(id) }
+
+// DeptNameEn returns a department's name in English (Chinese when the
+// bundle gives none).
+func (s *Server) DeptNameEn(id string) string { return s.cat.deptNameEn(id) }
 
 // FactLabel names a fact of the item (or of the enterprise) for people.
 func (s *Server) FactLabel(item *ItemInfo, name string) string { return s.factLabel(item, name) }

@@ -26,17 +26,39 @@ type pageData struct {
 	RequestID  string
 	DocNumber  string
 	PolicyName string
+	Lang       string // the html lang: zh-CN or en
+	English    bool
+	// SwitchTo is the query that switches the language, on this page.
+	SwitchTo string
 }
 
 func (s *Server) page(r *http.Request, p auth.Principal, title, nav string) pageData {
-	return pageData{
-		Title: title, Nav: nav, User: p, RoleLabel: p.Role.Label(), Demo: s.cfg.Demo,
+	lang := LangOf(r.Context())
+	pd := pageData{
+		Title: s.T(lang, title), Nav: nav, User: p, RoleLabel: s.T(lang, p.Role.Label()), Demo: s.cfg.Demo,
 		NeedsAdmin: s.needsAdmin(r.Context()), RequestID: RequestID(r.Context()),
 		DocNumber: s.cat.doc.DocNumber, PolicyName: s.cat.doc.Title,
+		Lang: "zh-CN", SwitchTo: switchQuery(r, "en"),
 	}
+	if lang == policy.English {
+		pd.Lang, pd.English, pd.SwitchTo = "en", true, switchQuery(r, "zh")
+		if s.cat.doc.TitleEn != "" {
+			pd.PolicyName = s.cat.doc.TitleEn
+		}
+	}
+	return pd
 }
 
-func (s *Server) parseTemplates() (*template.Template, error) {
+// switchQuery is the page's own query with lang=to, so switching keeps a
+// list's filters.
+func switchQuery(r *http.Request, to string) string {
+	q := r.URL.Query()
+	q.Set("lang", to)
+	return "?" + q.Encode()
+}
+
+// parseTemplates parses the pages in Chinese and in English (lang.go).
+func (s *Server) parseTemplates() (zh, en *template.Template, err error) {
 	funcs := template.FuncMap{
 		"static": s.static.url,
 		"dept":   s.cat.deptName,
@@ -51,21 +73,45 @@ func (s *Server) parseTemplates() (*template.Template, error) {
 	}
 	sub, err := fs.Sub(assets, "templates")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return template.New("").Funcs(funcs).ParseFS(sub, "*.html")
+	if zh, err = template.New("").Funcs(funcs).ParseFS(sub, "*.html"); err != nil {
+		return nil, nil, err
+	}
+	funcs["article"] = func(n int) string { return policy.ArticleName(n, policy.English) }
+	funcs["dept"] = s.cat.deptNameEn
+	en = template.New("").Funcs(funcs)
+	if err := s.parseEnglish(en, sub, "*.html"); err != nil {
+		return nil, nil, err
+	}
+	return zh, en, nil
+}
+
+// set is the template set of a language.
+func (s *Server) set(lang Lang) *template.Template {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lang == policy.English {
+		return s.pagesEn
+	}
+	return s.pages
 }
 
 // render writes page template name inside the layout, buffered so that a
 // template error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) error {
+	lang := LangOf(r.Context())
 	var buf bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := s.set(lang).ExecuteTemplate(&buf, name, data); err != nil {
 		return err
+	}
+	out := buf.Bytes()
+	if lang == policy.English {
+		out = s.dict.translatePage(out)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(out)
 	return err
 }
 
@@ -129,7 +175,7 @@ func goalFigures(goals string) []figure {
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	return s.render(w, r, http.StatusOK, "home", homePage{
 		pageData: s.page(r, p, "政策一览", "home"), Goals: s.cat.goals, Figures: goalFigures(s.cat.goals),
-		Items: s.cat.items, Pools: s.cat.doc.Pools, Doc: s.cat.doc,
+		Items: s.catOf(r).items, Pools: s.catOf(r).doc.Pools, Doc: s.catOf(r).doc,
 	})
 }
 
@@ -142,7 +188,7 @@ type policyPage struct {
 
 func (s *Server) handlePolicyPage(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	return s.render(w, r, http.StatusOK, "policy", policyPage{
-		pageData: s.page(r, p, "政策条款", "policy"), Doc: s.cat.doc, Chapters: s.cat.chapters, Sections: s.cat.doc.Sections,
+		pageData: s.page(r, p, "政策条款", "policy"), Doc: s.catOf(r).doc, Chapters: s.catOf(r).chapters, Sections: s.catOf(r).doc.Sections,
 	})
 }
 

@@ -84,7 +84,11 @@ type Server struct {
 	metrics *Metrics
 	handler http.Handler
 	pages   *template.Template
+	pagesEn *template.Template // the English pages (lang.go)
+	dict    *dictionary
+	missing []string // template phrases without English
 	cat     *catalog
+	catEn   *catalog // the same in English (lang.go)
 	static  *staticFiles
 
 	draining  atomic.Bool
@@ -119,7 +123,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.cat = buildCatalog(deps.Bundle)
-	if s.pages, err = s.parseTemplates(); err != nil {
+	if s.dict, err = loadDictionary(i18nFS); err != nil {
+		return nil, err
+	}
+	s.dict.addBundleTerms(&s.cat.doc)
+	s.catEn = englishCatalog(s.cat, s.dict)
+	if s.pages, s.pagesEn, err = s.parseTemplates(); err != nil {
 		return nil, err
 	}
 	cop := http.NewCrossOriginProtection()

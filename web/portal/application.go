@@ -140,7 +140,7 @@ func (h *handlers) application(w http.ResponseWriter, r *http.Request, p auth.Pr
 		pg.Fields = withRows(it.FactViews, app.Facts)
 		pg.Form.Values = formValues(pg.Fields, app.Facts)
 		if pr, err := h.loadProfile(ctx, a, app.USCC); err == nil {
-			if v, err := h.estimate(pr, app.Item, app.Facts); err == nil {
+			if v, err := h.estimate(web.LangOf(r.Context()), pr, app.Item, app.Facts); err == nil {
 				pg.Estimate, pg.EstStatus = &v, web.StatusLabel(string(v.Status))
 				for _, m := range v.Missing {
 					pg.Missing = append(pg.Missing, h.srv.FactLabel(it, m))

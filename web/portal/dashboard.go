@@ -179,9 +179,17 @@ type dashCache struct {
 // dashEntry is the figures, their JSON and the page's body, made once for
 // every leader who opens the dashboard until the next refresh.
 type dashEntry struct {
-	d    *Dashboard
-	json []byte
-	body template.HTML
+	d      *Dashboard
+	json   []byte
+	body   template.HTML
+	bodyEn template.HTML
+}
+
+func (e *dashEntry) bodyFor(english bool) template.HTML {
+	if english {
+		return e.bodyEn
+	}
+	return e.body
 }
 
 // dashBody is what the body of the dashboard page shows.
@@ -245,11 +253,21 @@ func (h *handlers) dashboard(r *http.Request, p auth.Principal) (*dashEntry, err
 		if err != nil {
 			return nil, err
 		}
-		body, err := h.srv.Fragment("p-dashboard-body", dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(data)) + `"`)})
+		db := dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(data)) + `"`)}
+		body, err := h.srv.Fragment("p-dashboard-body", db)
 		if err != nil {
 			return nil, err
 		}
-		return &dashEntry{d: d, json: data, body: body}, nil
+		dataEn, err := h.srv.TranslateJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		dbEn := dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(dataEn)) + `"`)}
+		bodyEn, err := h.srv.FragmentIn(policy.English, "p-dashboard-body", dbEn)
+		if err != nil {
+			return nil, err
+		}
+		return &dashEntry{d: d, json: data, body: body, bodyEn: bodyEn}, nil
 	})
 }
 
@@ -531,7 +549,7 @@ func (h *handlers) dashboardPage(w http.ResponseWriter, r *http.Request, p auth.
 	if err != nil {
 		return err
 	}
-	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{framed: fr, AsOf: e.d.AsOf, Body: e.body})
+	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{framed: fr, AsOf: e.d.AsOf, Body: e.bodyFor(fr.English)})
 }
 
 func (h *handlers) dashboardJSON(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

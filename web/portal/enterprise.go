@@ -206,7 +206,7 @@ func (h *handlers) benefits(w http.ResponseWriter, r *http.Request, p auth.Princ
 		if h.b.Item(it.ID).External != "" {
 			continue
 		}
-		v, err := h.estimate(pr, it.ID, nil)
+		v, err := h.estimate(web.LangOf(r.Context()), pr, it.ID, nil)
 		if err != nil {
 			return err
 		}
@@ -453,7 +453,7 @@ func (h *handlers) renderNewApp(w http.ResponseWriter, r *http.Request, p auth.P
 		if err != nil {
 			return err
 		}
-		v, err := h.estimate(pr, item, nil)
+		v, err := h.estimate(web.LangOf(r.Context()), pr, item, nil)
 		if err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ func rawOf(v json.RawMessage) policy.Raw {
 // estimate evaluates one claim of the enterprise as the engine would on
 // submission (without the pool's state, which only the ledger knows at
 // that moment): the status, the amount, what is missing and the trace.
-func (h *handlers) estimate(pr *profile, item string, facts map[string]json.RawMessage) (policy.ResultView, error) {
+func (h *handlers) estimate(lang policy.Lang, pr *profile, item string, facts map[string]json.RawMessage) (policy.ResultView, error) {
 	m := map[string]any{}
 	for k, raw := range facts {
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -85,5 +85,5 @@ func (h *handlers) estimate(pr *profile, item string, facts map[string]json.RawM
 	if err != nil {
 		return policy.ResultView{}, err
 	}
-	return h.b.View(&res[0], policy.Chinese), nil
+	return h.b.View(&res[0], lang), nil
 }

@@ -35,6 +35,10 @@ func fenOf(v any) int64 {
 // fenText writes fen as yuan for people: 1,234.56 元.
 func fenText(v any) string { return money.FormatGrouped(fenOf(v)) + " 元" }
 
+// fenTextEn and fenWanEn are fenText and fenWan on English pages.
+func fenTextEn(v any) string { return money.FormatGrouped(fenOf(v)) + " yuan" }
+func fenWanEn(v any) string  { return money.FormatGrouped(fenOf(v)/10_000) + " ×10k yuan" }
+
 // fenWan writes fen as 万元 with two decimals, rounded down: 8,629.40 万元.
 func fenWan(v any) string {
 	// fen/10000 is the amount in hundredths of 万元, which FormatGrouped
@@ -112,6 +116,21 @@ func (h *handlers) itemName(id string) string {
 		return it.Name
 	}
 	return id
+}
+
+func (h *handlers) itemNameEn(id string) string {
+	if it := h.srv.Item(id); it != nil && it.NameEn != "" {
+		return it.NameEn
+	}
+	return h.itemName(id)
+}
+
+func (h *handlers) deptNamesEn(ids []string) string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, h.srv.DeptNameEn(id))
+	}
+	return strings.Join(out, ", ")
 }
 
 func (h *handlers) deptNames(ids []string) string {

@@ -3,6 +3,7 @@ package portal
 import (
 	"html"
 	"html/template"
+	"policydesk/policy"
 	"strings"
 	"sync"
 
@@ -108,11 +109,15 @@ func (c *chromeCache) get(srv *web.Server, pg web.Page) (chromeParts, error) {
 	if ok {
 		return parts, nil
 	}
-	head, err := srv.Fragment("p-head", pg)
+	lang := policy.Chinese
+	if pg.English {
+		lang = policy.English
+	}
+	head, err := srv.FragmentIn(lang, "p-head", pg)
 	if err != nil {
 		return parts, err
 	}
-	foot, err := srv.Fragment("bottom", pg)
+	foot, err := srv.FragmentIn(lang, "bottom", pg)
 	if err != nil {
 		return parts, err
 	}

@@ -61,7 +61,8 @@ func Register(srv *web.Server, svc *desk.Service, users *auth.Store, opt Options
 	if err != nil {
 		return err
 	}
-	if err := srv.AddTemplates(sub, h.funcs(), "*.html"); err != nil {
+	en := template.FuncMap{"itemName": h.itemNameEn, "deptNames": h.deptNamesEn, "fen": fenTextEn, "fenWan": fenWanEn}
+	if err := srv.AddTemplatesLang(sub, h.funcs(), en, "*.html"); err != nil {
 		return err
 	}
 	for _, rt := range h.routes() {
@@ -305,12 +306,16 @@ func (h *handlers) done(w http.ResponseWriter, r *http.Request, back, ok string,
 		if !shown {
 			return err
 		}
-		setFlash(w, "error", h.hans.Replace(body.Message))
+		msg := h.hans.Replace(body.Message)
+		if web.LangOf(r.Context()) == policy.English && body.MessageEn != "" {
+			msg = body.MessageEn
+		}
+		setFlash(w, "error", msg)
 		seeOther(w, r, back)
 		return nil
 	}
 	if ok != "" {
-		setFlash(w, "ok", ok)
+		setFlash(w, "ok", h.srv.Tr(r, ok))
 	}
 	seeOther(w, r, back)
 	return nil

@@ -6,13 +6,16 @@
   var root = document.getElementById("dashboard");
   if (!root || !window.echarts) return;
   var d = JSON.parse(root.getAttribute("data-dashboard"));
+  // The page's language: labels in the data come translated with the page.
+  var EN = document.documentElement.lang === "en";
+  function t(zh, en) { return EN ? en : zh; }
   // fen → 万元 with two decimals, for display only (exact amounts are in
   // the tables and the .xlsx downloads).
   function wan(fen) { return Math.round(fen / 1e4) / 100; }
   var palette = ["#0b4a8b", "#1e6b3a", "#d08a00", "#b3261e", "#5b6470", "#6a3d9a", "#2a9d8f", "#e76f51"];
   var base = { color: palette, textStyle: { fontFamily: "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" }, animation: false };
-  var yuanAxis = { type: "value", name: "万元", nameLocation: "end" };
-  var yuanAxisBelow = { type: "value", name: "万元", nameLocation: "middle", nameGap: 26 };
+  var yuanAxis = { type: "value", name: t("万元", "10k yuan"), nameLocation: "end" };
+  var yuanAxisBelow = { type: "value", name: t("万元", "10k yuan"), nameLocation: "middle", nameGap: 26 };
 
   var builders = {
     goals: function () {
@@ -24,11 +27,11 @@
         xAxis: { type: "value", max: 100, name: "%" },
         yAxis: { type: "category", inverse: true, data: goals.map(function (g) { return g.label; }) },
         series: [{
-          name: "完成比例", type: "bar",
+          name: t("完成比例", "Progress"), type: "bar",
           data: goals.map(function (g) {
             return g.measured ? Math.round(g.value / g.target * 1000) / 10 : { value: 0, itemStyle: { color: "#5b6470" } };
           }),
-          label: { show: true, position: "right", formatter: function (p) { var g = goals[p.dataIndex]; return g.measured ? g.value + " / " + g.target + " " + g.unit : "平台未测量"; } }
+          label: { show: true, position: "right", formatter: function (p) { var g = goals[p.dataIndex]; return g.measured ? g.value + " / " + g.target + " " + g.unit : t("平台未测量", "not measured by the platform"); } }
         }]
       };
     },
@@ -48,7 +51,7 @@
         grid: { left: 70, right: 20, top: 40, bottom: 30 },
         xAxis: { type: "time" },
         // Scaled to the data, so that a small draw on a large budget shows.
-        yAxis: { type: "value", name: "剩余（万元）", scale: true },
+        yAxis: { type: "value", name: t("剩余（万元）", "Remaining (10k yuan)"), scale: true },
         series: series
       };
     },
@@ -56,9 +59,9 @@
     departments: function () { return money(d.by_department, true); },
     funnel: function () {
       return {
-        tooltip: { trigger: "item", formatter: "{b}：{c} 件" },
+        tooltip: { trigger: "item", formatter: t("{b}：{c} 件", "{b}: {c}") },
         series: [{
-          name: "申请漏斗", type: "funnel", sort: "none", left: "10%", width: "80%", top: 10, bottom: 10, minSize: "8%",
+          name: t("申请漏斗", "Application funnel"), type: "funnel", sort: "none", left: "10%", width: "80%", top: 10, bottom: 10, minSize: "8%",
           label: { show: true, position: "inside", formatter: "{b} {c}" },
           data: d.funnel.map(function (s) { return { name: s.name, value: s.count }; })
         }]
@@ -69,10 +72,10 @@
       return {
         tooltip: { trigger: "axis" },
         grid: { left: 60, right: 20, top: 30, bottom: 30 },
-        xAxis: { type: "category", data: ["中位数", "P90", "平均", "现状平均"] },
-        yAxis: { type: "value", name: "天" },
+        xAxis: { type: "category", data: [t("中位数", "Median"), "P90", t("平均", "Mean"), t("现状平均", "Mean today")] },
+        yAxis: { type: "value", name: t("天", "days") },
         series: [{
-          name: "提交→拨付（天）", type: "bar", label: { show: true, position: "top" },
+          name: t("提交→拨付（天）", "Submit → paid (days)"), type: "bar", label: { show: true, position: "top" },
           data: [c.median_days, c.p90_days, c.mean_days, { value: c.baseline_days, itemStyle: { color: "#5b6470" } }]
         }]
       };
@@ -80,11 +83,11 @@
     offers: function () {
       var o = d.offers;
       return {
-        tooltip: { trigger: "item", formatter: "{b}：{c} 件（{d}%）" },
+        tooltip: { trigger: "item", formatter: t("{b}：{c} 件（{d}%）", "{b}: {c} ({d}%)") },
         legend: { bottom: 0 },
         series: [{
-          name: "免申即享占比", type: "pie", radius: ["40%", "70%"], label: { formatter: "{b}\n{c} 件" },
-          data: [{ name: "免申即享", value: o.from_offers }, { name: "填报申请", value: o.applications - o.from_offers }]
+          name: t("免申即享占比", "No-application share"), type: "pie", radius: ["40%", "70%"], label: { formatter: t("{b}\n{c} 件", "{b}\n{c}") },
+          data: [{ name: t("免申即享", "No-application grants"), value: o.from_offers }, { name: t("填报申请", "Filed applications"), value: o.applications - o.from_offers }]
         }]
       };
     }
@@ -102,7 +105,7 @@
       grid: { left: horizontal ? 150 : 60, right: 20, top: 40, bottom: horizontal ? 40 : 70 },
       xAxis: horizontal ? yuanAxisBelow : cat,
       yAxis: horizontal ? cat : yuanAxis,
-      series: [s("已拨付", "paid_fen"), s("已批准待拨付", "approved_fen"), s("拟支持及公示中", "proposed_fen")]
+      series: [s(t("已拨付", "Paid"), "paid_fen"), s(t("已批准待拨付", "Approved, to pay"), "approved_fen"), s(t("拟支持及公示中", "Proposed or in public notice"), "proposed_fen")]
     };
   }
 

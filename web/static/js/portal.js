@@ -22,7 +22,10 @@
     // Ask before actions that cannot be undone.
     root.querySelectorAll("button.danger").forEach(function (b) {
       b.addEventListener("click", function (ev) {
-        if (!window.confirm("确定要" + b.textContent.trim() + "吗？此操作不可撤销。")) ev.preventDefault();
+        var q = document.documentElement.lang === "en" ?
+          b.textContent.trim() + "? This cannot be undone." :
+          "确定要" + b.textContent.trim() + "吗？此操作不可撤销。";
+        if (!window.confirm(q)) ev.preventDefault();
       });
     });
   }
