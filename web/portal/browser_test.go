@@ -679,6 +679,27 @@ func TestBrowser(t *testing.T) {
 	if got := series("cycle", 0); len(got) != 4 || got[0] != d.Cycle.MedianDays || got[1] != d.Cycle.P90Days || got[3] != portal.BaselineDays {
 		t.Errorf("cycle chart %v, API %+v", got, d.Cycle)
 	}
+	// 13b. The same page in English, by the header's switch (a click, no
+	// address typed): the layout, the charts' labels and the numbers.
+	adm.do(js(`document.body.dataset.old = "1"`), chromedp.Click(chromedp.CSS(`header a[hreflang="en"]`)),
+		chromedp.WaitReady(chromedp.CSS(`body:not([data-old]) #chart-offers[data-rendered]`)))
+	adm.checkPage()
+	if lang := eval[string](adm, `document.documentElement.lang`); lang != "en" {
+		t.Fatalf("after the switch the page is %q", lang)
+	}
+	adm.wantText("English dashboard", "main", "Dashboard", "Application funnel", "Download data .xlsx")
+	if got := series("funnel", 0); fmt.Sprint(got) != fmt.Sprint(wantFunnel) {
+		t.Errorf("English funnel chart %v, API %v", got, wantFunnel)
+	}
+	if name := eval[string](adm, `echarts.getInstanceByDom(document.getElementById('chart-cycle')).getOption().yAxis[0].name`); name != "days" {
+		t.Errorf("English cycle chart's axis is %q", name)
+	}
+	adm.docShot("dashboard-en")
+	adm.do(js(`document.body.dataset.old = "1"`), chromedp.Click(chromedp.CSS(`header a[hreflang="zh-CN"]`)),
+		chromedp.WaitReady(chromedp.CSS(`body:not([data-old])`)))
+	if lang := eval[string](adm, `document.documentElement.lang`); lang != "zh-CN" {
+		t.Fatalf("after switching back the page is %q", lang)
+	}
 	// And the API's numbers are those of the applications themselves.
 	var paid, clawed []desk.Application
 	getJSON(t, e.as("admin"), "/api/v1/applications?state=paid&limit=500", &paid)

@@ -13,7 +13,7 @@
   // the tables and the .xlsx downloads).
   function wan(fen) { return Math.round(fen / 1e4) / 100; }
   var palette = ["#0b4a8b", "#1e6b3a", "#d08a00", "#b3261e", "#5b6470", "#6a3d9a", "#2a9d8f", "#e76f51"];
-  var base = { color: palette, textStyle: { fontFamily: "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" }, animation: false };
+  var base = { color: palette, textStyle: { fontFamily: (EN ? "system-ui, Arial, " : "") + "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" }, animation: false };
   var yuanAxis = { type: "value", name: t("万元", "10k yuan"), nameLocation: "end" };
   var yuanAxisBelow = { type: "value", name: t("万元", "10k yuan"), nameLocation: "middle", nameGap: 26 };
 
