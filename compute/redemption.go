@@ -369,6 +369,28 @@ const KindRedemption = "redemption"
 // (desk.Payables): finance pays redemptions through the same four-eyes
 // batches as awards. The ledger already holds the amount as payable to the
 // enterprise (Ledger.Redeem posted it), so paying it posts nothing again.
+// OpenLines lists the payable redemptions in no batch (desk.Payables):
+// what finance may tick beside awards on its page.
+func (s *Service) OpenLines(ctx context.Context, a desk.Actor, limit int) ([]desk.Line, error) {
+	if a.Role != desk.RoleFinance && a.Role != desk.RoleAdmin {
+		return nil, forbidden()
+	}
+	rs, err := s.Redemptions(ctx, a, RedemptionFilter{ToPay: true, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]desk.Line, 0, len(rs))
+	for _, r := range rs {
+		l := desk.Line{ID: r.ID, Kind: KindRedemption, USCC: r.USCC, Item: r.Item, Amount: r.Amount}
+		if len(r.Parts) > 0 {
+			if err := s.db.QueryRow(ctx, `SELECT application_id FROM compute_claims WHERE id = ?`, r.Parts[0].Claim).Scan(&l.ApplicationID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, err
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
 // ok is false when id is no redemption.
 func (s *Service) TakeLine(ctx context.Context, tx *store.Tx, now time.Time, a desk.Actor, id, batchID string) (*desk.Line, bool, error) {
 	if !strings.HasPrefix(id, "red_") {

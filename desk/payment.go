@@ -350,6 +350,22 @@ type Payables interface {
 	// batchID, in tx: paid with bankRef; or failed, when it becomes
 	// payable again, for another batch.
 	SettleLine(ctx context.Context, tx *store.Tx, now time.Time, a Actor, id, batchID string, paid bool, bankRef string) error
+	// OpenLines lists up to limit payables ready to pay and in no batch,
+	// oldest first, for finance to tick beside awards.
+	OpenLines(ctx context.Context, a Actor, limit int) ([]Line, error)
+}
+
+// OpenPayables lists up to limit payables beside awards (voucher
+// redemptions) that are ready to pay and in no batch: finance and admins
+// only; none when no payables are wired.
+func (s *Service) OpenPayables(ctx context.Context, a Actor, limit int) ([]Line, error) {
+	if a.Role != RoleFinance && a.Role != RoleAdmin {
+		return nil, forbidden()
+	}
+	if s.payables == nil {
+		return nil, nil
+	}
+	return s.payables.OpenLines(ctx, a, limit)
 }
 
 // SetPayables makes finance pay p's payables through the payment batches

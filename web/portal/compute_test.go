@@ -353,11 +353,17 @@ func TestComputePages(t *testing.T) {
 		page = fin1.page("/finance/vouchers")
 		redID := first(t, redRE, page, "a redemption to pay")
 		mustContain(t, "finance's list", page, "9,000.00 元", "HT-2026-001")
+		// The payment workbench offers it in the same form as the awards.
+		mustContain(t, "the payment workbench", fin1.page("/finance"), `name="ids" value="`+redID+`"`, "算力券/模型券兑付待拨付（1 笔，合计 9,000.00 元）", "用勾选的申请和兑付创建拨付批次")
+		if r := e.as("rev").get("/finance"); r.status != http.StatusForbidden {
+			t.Fatalf("a reviewer reads the payment workbench: %d", r.status)
+		}
 		page, msg = fin1.act("/finance/batches", url.Values{"ids": {redID}})
 		wantFlash(t, "batch", msg, "已创建拨付批次：1 笔，合计 9,000.00 元")
 		mustContain(t, "the batch", page, "券兑付", redID, "6222000012345678")
 		batchID := first(t, batchRE, "/finance/batches/"+strings.Split(strings.Split(page, "拨付批次 <code>")[1], "</code>")[0], "the batch id")
 		mustNotContain(t, "finance's list after", fin1.page("/finance/vouchers"), redID)
+		mustNotContain(t, "the payment workbench after", fin1.page("/finance"), `value="`+redID+`"`)
 		_, msg = fin1.act("/finance/batches/"+batchID+"/approval", url.Values{"count": {"1"}, "total": {"9000"}})
 		wantFlash(t, "the creator approves", msg, "error: 批次创建人不能审批本批次")
 		_, msg = fin2.act("/finance/batches/"+batchID+"/approval", url.Values{"count": {"1"}, "total": {"9000.00"}})

@@ -20,6 +20,10 @@ type financePage struct {
 	Total     int64
 	Batches   []*desk.Batch
 	CanCreate bool
+	// Lines are voucher redemptions to pay, ticked in the same form as
+	// the awards, so that one batch can pay both.
+	Lines     []desk.Line
+	LineTotal int64
 }
 
 // financeHome lists the approved awards waiting for a batch and the recent
@@ -36,6 +40,12 @@ func (h *handlers) financeHome(w http.ResponseWriter, r *http.Request, p auth.Pr
 	for _, app := range apps {
 		pg.Total += int64(app.Approved)
 	}
+	if pg.Lines, err = h.svc.OpenPayables(ctx, a, 500); err != nil {
+		return err
+	}
+	for _, l := range pg.Lines {
+		pg.LineTotal += int64(l.Amount)
+	}
 	if pg.Batches, err = h.svc.RecentBatches(ctx, a, 50); err != nil {
 		return err
 	}
@@ -48,7 +58,7 @@ func (h *handlers) createBatch(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	ids := r.PostForm["ids"]
 	if len(ids) == 0 {
-		return h.done(w, r, "/finance", "", apperr.New(apperr.Invalid, "请勾选已批准的申请", "tick approved applications").WithField("ids"))
+		return h.done(w, r, "/finance", "", apperr.New(apperr.Invalid, "请勾选已批准的申请或待拨付的券兑付", "tick approved applications or redemptions to pay").WithField("ids"))
 	}
 	b, err := h.svc.CreateBatch(r.Context(), actor(r, p), ids)
 	if err != nil {
