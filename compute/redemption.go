@@ -391,6 +391,7 @@ func (s *Service) OpenLines(ctx context.Context, a desk.Actor, limit int) ([]des
 	}
 	return out, nil
 }
+
 // ok is false when id is no redemption.
 func (s *Service) TakeLine(ctx context.Context, tx *store.Tx, now time.Time, a desk.Actor, id, batchID string) (*desk.Line, bool, error) {
 	if !strings.HasPrefix(id, "red_") {
