@@ -365,10 +365,6 @@ func prefix(alias, cols string) string {
 // redemption.
 const KindRedemption = "redemption"
 
-// TakeLine puts a payable redemption into a payment batch of the workflow
-// (desk.Payables): finance pays redemptions through the same four-eyes
-// batches as awards. The ledger already holds the amount as payable to the
-// enterprise (Ledger.Redeem posted it), so paying it posts nothing again.
 // OpenLines lists the payable redemptions in no batch (desk.Payables):
 // what finance may tick beside awards on its page.
 func (s *Service) OpenLines(ctx context.Context, a desk.Actor, limit int) ([]desk.Line, error) {
@@ -392,6 +388,10 @@ func (s *Service) OpenLines(ctx context.Context, a desk.Actor, limit int) ([]des
 	return out, nil
 }
 
+// TakeLine puts a payable redemption into a payment batch of the workflow
+// (desk.Payables): finance pays redemptions through the same four-eyes
+// batches as awards. The ledger already holds the amount as payable to the
+// enterprise (Ledger.Redeem posted it), so paying it posts nothing again.
 // ok is false when id is no redemption.
 func (s *Service) TakeLine(ctx context.Context, tx *store.Tx, now time.Time, a desk.Actor, id, batchID string) (*desk.Line, bool, error) {
 	if !strings.HasPrefix(id, "red_") {
