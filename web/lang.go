@@ -57,6 +57,11 @@ type dictionary struct {
 type pattern struct {
 	re  *regexp.Regexp
 	out string // with %s for each capture, in order
+	// specific: the key's own text has Chinese ("公示:%s(%s 至 %s)"), so
+	// a match is this phrase with data in it, and parts without English
+	// (an enterprise's name) stay as they are. A key of punctuation and
+	// verbs alone ("%s（%s）") matches only when every part translates.
+	specific bool
 }
 
 var verb = regexp.MustCompile(`%[sd]`)
@@ -108,12 +113,19 @@ func loadDictionary(fsys fs.FS) (*dictionary, error) {
 					if k[m[0]+1] == 'd' {
 						re.WriteString(`(-?[0-9][0-9,.]*)`)
 					} else {
-						re.WriteString(`(.+?)`)
+						re.WriteString(`(.+)`)
 					}
 					last = m[1]
 				}
 				re.WriteString(regexp.QuoteMeta(k[last:]) + "$")
-				d.patterns = append(d.patterns, pattern{re: regexp.MustCompile(re.String()), out: verb.ReplaceAllString(v, "%s")})
+				lit := []rune(verb.ReplaceAllString(k, ""))
+				han := 0
+				for _, r := range lit {
+					if unicode.Is(unicode.Han, r) {
+						han++
+					}
+				}
+				d.patterns = append(d.patterns, pattern{re: regexp.MustCompile(re.String()), out: verb.ReplaceAllString(v, "%s"), specific: han >= 2})
 			}
 		}
 		if err := sc.Err(); err != nil {
@@ -204,7 +216,7 @@ func (d *dictionary) tr(s string, depth int) (string, bool) {
 			en, ok := part(m[i+1])
 			args[i], all = en, all && ok
 		}
-		if all {
+		if all || p.specific {
 			return fmt.Sprintf(p.out, args...), true
 		}
 	}
@@ -219,9 +231,17 @@ func (d *dictionary) tr(s string, depth int) (string, bool) {
 			}
 		}
 	}
-	if i := strings.LastIndexByte(s, ':'); i > 0 && !hasHan(s[:i]) {
-		if en, ok := part(s[i+1:]); ok {
-			return s[:i+1] + " " + en, true
+	// "Label:value", "标签：值": the value, and the label when it is
+	// Chinese, must translate.
+	for _, colon := range []string{":", "："} {
+		if i := strings.LastIndex(s, colon); i > 0 {
+			head, ok := part(s[:i])
+			if !ok {
+				continue
+			}
+			if en, ok := part(s[i+len(colon):]); ok {
+				return head + ": " + en, true
+			}
 		}
 	}
 	// A phrase and an identifier: "算力券 91110302MA01A001C4".
@@ -230,8 +250,13 @@ func (d *dictionary) tr(s string, depth int) (string, bool) {
 			return en + s[i:], true
 		}
 	}
-	if strings.Contains(s, "、") {
-		parts := strings.Split(s, "、")
+	// Lists: "信息技术产业局、经济发展局", "必要性 70，创新性 75",
+	// "事项：首挂牌，…；事项：首交易，…".
+	for _, sep := range []struct{ zh, en string }{{"；", "; "}, {"，", ", "}, {"、", ", "}} {
+		if !strings.Contains(s, sep.zh) {
+			continue
+		}
+		parts := strings.Split(s, sep.zh)
 		for i, p := range parts {
 			en, ok := part(p)
 			if !ok {
@@ -239,7 +264,7 @@ func (d *dictionary) tr(s string, depth int) (string, bool) {
 			}
 			parts[i] = en
 		}
-		return strings.Join(parts, ", "), true
+		return strings.Join(parts, sep.en), true
 	}
 	return s, false
 }
@@ -414,12 +439,12 @@ func (d *dictionary) translatePage(page []byte) []byte {
 
 // fullWidth writes Chinese punctuation the English way, in text nodes
 // that hold no Chinese (English made from fragments: "（", "；", "。").
-var fullWidth = strings.NewReplacer("（", " (", "）", ")", "；", "; ", "。", ". ", "，", ", ", "：", ": ", "、", ", ")
+var fullWidth = strings.NewReplacer("（", " (", "）", ")", "；", "; ", "。", ". ", "，", ", ", "：", ": ", "、", ", ", "「", "“", "」", "”")
 
 // node translates one text node when it is, trimmed, a phrase.
 func (d *dictionary) node(text string) string {
 	if !hasHan(text) {
-		if strings.ContainsAny(text, "（）；。，：、") {
+		if strings.ContainsAny(text, "（）；。，：、「」") {
 			return fullWidth.Replace(text)
 		}
 		return text

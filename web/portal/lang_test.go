@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"unicode"
 
+	"policydesk/desk"
 	"policydesk/store"
 	"policydesk/store/storetest"
 )
@@ -90,6 +92,16 @@ func TestEnglishPages(t *testing.T) {
 		"政策一览", "政策计算器", "工作台", "退出", "登录", "自行申报", "名单导入", "部门核实", "信息技术产业局"}
 	seen := map[string]int{}
 	pages := 0
+	defer func() {
+		if out := os.Getenv("POLICYDESK_I18N_PAGES"); out != "" {
+			var lines []string
+			for n, k := range seen {
+				lines = append(lines, fmt.Sprintf("%d\t%s", k, n))
+			}
+			sort.Strings(lines)
+			os.WriteFile(out, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+		}
+	}()
 	for _, login := range logins {
 		c := e.as(login)
 		for _, rt := range e.srv.Routes() {
@@ -119,13 +131,55 @@ func TestEnglishPages(t *testing.T) {
 			}
 		}
 	}
-	if out := os.Getenv("POLICYDESK_I18N_PAGES"); out != "" {
-		var lines []string
-		for n, k := range seen {
-			lines = append(lines, fmt.Sprintf("%d\t%s", k, n))
+	// Detail pages: an application in every state the demo made, its
+	// letter, an enterprise, a payment batch — as admin, which sees all.
+	adm := desk.Actor{ID: e.users["admin"].ID, Role: desk.RoleAdmin}
+	apps, err := e.svc.List(context.Background(), adm, desk.Filter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byState := map[string]string{}
+	for _, a := range apps {
+		if byState[a.State] == "" {
+			byState[a.State] = a.ID
 		}
-		sort.Strings(lines)
-		os.WriteFile(out, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	}
+	details := []string{}
+	for _, id := range byState {
+		details = append(details, "/applications/"+id, "/applications/"+id+"/letter")
+	}
+	if len(apps) > 0 {
+		details = append(details, "/enterprises/"+apps[0].USCC)
+	}
+	batches, err := e.svc.RecentBatches(context.Background(), adm, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range batches {
+		details = append(details, "/finance/batches/"+b.ID)
+	}
+	if len(byState) < 8 || len(batches) == 0 {
+		t.Fatalf("the demo made %d states and %d batches", len(byState), len(batches))
+	}
+	ac := e.as("admin")
+	for _, path := range details {
+		r := englishGet(ac, path)
+		if r.status == http.StatusNotFound && strings.HasSuffix(path, "/letter") {
+			continue // no letter in this state (a draft)
+		}
+		if r.status != http.StatusOK {
+			t.Errorf("%s: %d", path, r.status)
+			continue
+		}
+		pages++
+		for _, n := range hanNodes(r.body) {
+			seen[n]++
+			for _, l := range labels {
+				if n == l {
+					t.Errorf("%s: shows the label %q in Chinese", path, n)
+				}
+			}
+		}
 	}
 	if pages < 50 {
 		t.Fatalf("read only %d English pages", pages)
