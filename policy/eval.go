@@ -230,6 +230,17 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			r.Trace = tr
 			return r, nil
 		}
+		// Governed elsewhere, but only for an enterprise that may receive
+		// anything at all: unknown global facts leave it incomplete.
+		if len(missing) > 0 {
+			r.Status = Incomplete
+			r.Missing = missing
+			for _, f := range missing {
+				r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
+			}
+			r.Trace = st.step(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+			return r, nil
+		}
 		r.Status = External
 		r.Reasons = append(r.Reasons, it.External)
 		r.Trace = st.step(tr, Step{Kind: StepExternal, Article: it.Article, Reason: it.External})
@@ -366,11 +377,14 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		limit := limitR.Floor()
 		s.Limit = limit
 		left := max(limit-used, 0)
-		if above(left) {
+		switch {
+		case left == 0:
+			// The cap is reached: nothing more, whatever the formula.
+			cut(0)
+			cutBy = c.ReasonZero
+		case above(left):
 			cut(left)
-			if left == 0 {
-				cutBy = c.ReasonZero
-			} else if c.ReasonCut != "" {
+			if c.ReasonCut != "" {
 				fail(c.ReasonCut)
 			}
 		}
@@ -392,7 +406,9 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		}
 		if other > 0 {
 			s := Step{Kind: StepOverlap, Section: "supplementary", Reading: "R8", Before: amt.Floor(), Used: other}
-			if above(other) {
+			// Compared in whole fen (R1): 500.005 less 500.00 leaves
+			// nothing to pay, not half a fen.
+			if amt.Floor() > other {
 				amt, _ = amt.Plus(RatInt(-other))
 				fail(ReasonOverlap)
 			} else {
@@ -405,17 +421,16 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	}
 
 	// Pool remaining, first come first served.
-	if p := b.poolByItem[it.ID]; p != nil && !isZero() {
+	if p := b.poolByItem[it.ID]; p != nil && cutBy == "" {
 		left, given := st.poolLeft(p, r.Year, date)
 		s := Step{Kind: StepPool, Article: p.Article, Before: amt.Floor(), Limit: left, Given: given, N: int64(r.Year)}
-		if above(max(left, 0)) {
-			if left <= 0 {
-				cut(0)
-				cutBy = ReasonPoolExhausted
-			} else {
-				cut(left)
-				fail(ReasonPoolLimited)
-			}
+		switch {
+		case left <= 0:
+			cut(0)
+			cutBy = ReasonPoolExhausted
+		case above(left):
+			cut(left)
+			fail(ReasonPoolLimited)
 		}
 		s.After = amt.Floor()
 		tr = st.step(tr, s)

@@ -67,7 +67,9 @@ func ConvertFact(spec *FactSpec, raw Raw, path string) (Value, *InputError) {
 			return v, e
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-		if err != nil || (spec.Type == TypeYear && (n < 1 || n > 9999)) {
+		// Any whole number is a year: one outside the policy's years is
+		// ineligible (event_outside_policy_window), not an input error.
+		if err != nil {
 			return v, inputErr(CodeInvalidValue, path, "%s 应为整数年份,收到 %q", "%s must be a whole year, got %q", path, s)
 		}
 		v.Int = n

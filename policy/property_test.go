@@ -341,6 +341,14 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 			res.reasons = fails
 			return res
 		}
+		if len(missing) > 0 { // §2: unknown global facts leave it incomplete
+			res.status = policy.Incomplete
+			res.missing = missing
+			for _, f := range missing {
+				res.reasons = append(res.reasons, "missing_fact:"+f)
+			}
+			return res
+		}
 		res.status = policy.External
 		res.reasons = []string{"governed_by_etown_rnd_policy"}
 		return res
@@ -427,14 +435,16 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 		if left.Sign() < 0 {
 			left.SetInt64(0)
 		}
-		if amt.Cmp(new(big.Rat).SetInt(left)) > 0 {
-			amt = new(big.Rat).SetInt(left)
-			switch {
-			case left.Sign() == 0 && cp.silent:
+		switch {
+		case left.Sign() == 0: // the cap is reached, whatever the formula
+			amt = zero
+			cutBy = "cap_reached"
+			if cp.silent {
 				cutBy = "already_granted"
-			case left.Sign() == 0:
-				cutBy = "cap_reached"
-			case !cp.silent:
+			}
+		case amt.Cmp(new(big.Rat).SetInt(left)) > 0:
+			amt = new(big.Rat).SetInt(left)
+			if !cp.silent {
 				reasons = append(reasons, "capped")
 			}
 		}
@@ -448,7 +458,7 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 		}
 		if other.Sign() > 0 {
 			o := new(big.Rat).SetInt(other)
-			if amt.Cmp(o) > 0 {
+			if floorRat(amt).Cmp(other) > 0 { // in whole fen (R1)
 				amt = new(big.Rat).Sub(amt, o)
 				reasons = append(reasons, "overlap_topped_up")
 			} else {
@@ -456,7 +466,7 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 			}
 		}
 	}
-	if spec.pool && amt.Sign() != 0 {
+	if spec.pool && cutBy == "" {
 		left, ok := given(cl.Item, res.year)
 		if !ok {
 			left = big.NewInt(10000 * wan)
@@ -466,13 +476,12 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 				}
 			}
 		}
-		if amt.Cmp(new(big.Rat).SetInt(left)) > 0 {
-			if left.Sign() <= 0 {
-				amt, cutBy = zero, "pool_exhausted"
-			} else {
-				amt = new(big.Rat).SetInt(left)
-				reasons = append(reasons, "pool_limited")
-			}
+		switch {
+		case left.Sign() <= 0:
+			amt, cutBy = zero, "pool_exhausted"
+		case amt.Cmp(new(big.Rat).SetInt(left)) > 0:
+			amt = new(big.Rat).SetInt(left)
+			reasons = append(reasons, "pool_limited")
 		}
 	}
 	amount := floorRat(amt).Int64()
@@ -1047,16 +1056,15 @@ func TestPropertyComputeVoucherRounding(t *testing.T) {
 		frac := fees*30%100 != 0 // a fraction of a fen remains until a cut
 		exactAbove := func(limit int64) bool { return want > limit || want == limit && frac }
 		reason := ""
-		if left := max(2000*wan-used, 0); exactAbove(left) {
+		if left := max(2000*wan-used, 0); left == 0 {
+			want, reason, frac = 0, "cap_reached", false
+		} else if exactAbove(left) {
 			want, reason, frac = left, "capped", false
-			if left == 0 {
-				reason = "cap_reached"
-			}
 		}
 		if rapid.Bool().Draw(t, "pool") {
 			rem := rapid.OneOf(rapid.Int64Range(0, 3000*wan), rapid.Just(int64(0))).Draw(t, "remaining")
 			c.Pools = []policy.PoolLeft{{Item: "compute_voucher", Year: year, Remaining: rem}}
-			if reason != "cap_reached" && exactAbove(rem) {
+			if reason != "cap_reached" && (rem == 0 || exactAbove(rem)) {
 				want, reason = rem, "pool_limited"
 				if rem == 0 {
 					reason = "pool_exhausted"

@@ -379,6 +379,13 @@ func (d *dictionary) translateSource(src string) (out string, missing []string) 
 			continue
 		}
 		b.WriteString(src[last:sg.start])
+		// "标签：" before a value reads "Label: value": the catalogue's
+		// English is trimmed, so the space after a colon or comma is put
+		// back where the source has none.
+		if (strings.HasSuffix(en, ":") || strings.HasSuffix(en, ",") || strings.HasSuffix(en, ";")) &&
+			sg.end < len(src) && !isSpaceByte(src[sg.end]) && src[sg.end] != '<' && src[sg.end] != '"' {
+			en += " "
+		}
 		if !sg.inAction {
 			en = html.EscapeString(en)
 			en = strings.ReplaceAll(en, "&#39;", "’")
