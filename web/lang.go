@@ -363,6 +363,63 @@ func templateSegments(src string) []segment {
 	return out
 }
 
+// inlineTag matches the start of an inline element's tag: words run on
+// into it in English ("Use the <a>policy calculator</a> to see").
+var inlineTag = regexp.MustCompile(`^</?(a|strong|em|b|i|code|span|small|abbr|time|kbd|mark|q)[\s>]`)
+
+// spaceAround puts back the spaces English needs where a Chinese run
+// touches markup or a value: Chinese runs on without spaces ("可用<a>政策
+// 计算器</a>查看", "共 {{.N}} 条" is spaced already), and the catalogue's
+// English is trimmed.
+func spaceAround(src string, sg segment, en string) string {
+	if en == "" || sg.inAction {
+		return en
+	}
+	wordEnd := func(s string) bool {
+		r, _ := utf8.DecodeLastRuneInString(s)
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(":,;.)”’%", r)
+	}
+	wordStart := func(s string) bool {
+		r, _ := utf8.DecodeRuneInString(s)
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("(“", r)
+	}
+	if sg.end < len(src) {
+		next := src[sg.end:]
+		// Before a value or an inline element that continues the sentence.
+		if (strings.HasPrefix(next, "{{") && !strings.HasPrefix(next, "{{end") && !strings.HasPrefix(next, "{{else") && !strings.HasPrefix(next, "{{-")) ||
+			(next[0] == '<' && inlineTag.MatchString(next) && !strings.HasPrefix(next, "</")) {
+			if wordEnd(en) {
+				en += " "
+			}
+		}
+	}
+	if sg.start > 0 {
+		prev := src[:sg.start]
+		after := false
+		switch {
+		case strings.HasSuffix(prev, "}}") && !strings.HasSuffix(prev, "end}}") && !strings.HasSuffix(prev, "else}}"):
+			after = !strings.HasSuffix(prev, "-}}")
+			// an action that opens a block ({{if …}}, {{range …}}, {{with …}}) prints nothing
+			if i := strings.LastIndex(prev, "{{"); i >= 0 {
+				act := strings.TrimLeft(prev[i+2:], "- ")
+				for _, kw := range []string{"if ", "range ", "with ", "define ", "block ", "template ", "/*"} {
+					if strings.HasPrefix(act, kw) {
+						after = false
+					}
+				}
+			}
+		case strings.HasSuffix(prev, ">"):
+			if i := strings.LastIndex(prev, "<"); i >= 0 && strings.HasPrefix(prev[i:], "</") && inlineTag.MatchString(prev[i:]) {
+				after = true
+			}
+		}
+		if after && wordStart(en) {
+			en = " " + en
+		}
+	}
+	return en
+}
+
 func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // translateSource replaces each Chinese run of a template's source by its
@@ -379,13 +436,7 @@ func (d *dictionary) translateSource(src string) (out string, missing []string) 
 			continue
 		}
 		b.WriteString(src[last:sg.start])
-		// "标签：" before a value reads "Label: value": the catalogue's
-		// English is trimmed, so the space after a colon or comma is put
-		// back where the source has none.
-		if (strings.HasSuffix(en, ":") || strings.HasSuffix(en, ",") || strings.HasSuffix(en, ";")) &&
-			sg.end < len(src) && !isSpaceByte(src[sg.end]) && src[sg.end] != '<' && src[sg.end] != '"' {
-			en += " "
-		}
+		en = spaceAround(src, sg, en)
 		if !sg.inAction {
 			en = html.EscapeString(en)
 			en = strings.ReplaceAll(en, "&#39;", "’")

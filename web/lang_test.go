@@ -99,3 +99,17 @@ func TestLookupShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestTranslateSourceSpacesWords(t *testing.T) {
+	d := dictOf(t, "可用\tUse the\n政策计算器\tpolicy calculator\n查看\tto see\n理由：\tReason:\n的申请\t’s application\n")
+	for src, want := range map[string]string{
+		`<p>可用<a href="/c">政策计算器</a>查看</p>`: `<p>Use the <a href="/c">policy calculator</a> to see</p>`,
+		`<p>理由：{{.Note}}</p>`:               `<p>Reason: {{.Note}}</p>`,
+		`<p>{{if .X}}查看{{end}}</p>`:         `<p>{{if .X}}to see{{end}}</p>`,
+		`<p>{{.Name}}的申请</p>`:               `<p>{{.Name}}’s application</p>`,
+	} {
+		if got, _ := d.translateSource(src); got != want {
+			t.Errorf("%s\n got  %s\n want %s", src, got, want)
+		}
+	}
+}
