@@ -68,6 +68,11 @@ func (b *Bundle) evaluate(c *Case, noTrace bool) ([]Result, error) {
 		if st.history[i].Policy == "" {
 			st.history[i].Policy = b.ID // rows without a policy are this policy's
 		}
+		if st.history[i].Year == 0 {
+			// A grant without a year is of the evaluation date's year, as a
+			// granted claim without a year fact enters history (§4).
+			st.history[i].Year = c.Date.Year()
+		}
 	}
 	out := make([]Result, 0, len(c.Claims))
 	for i := range c.Claims {

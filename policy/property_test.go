@@ -241,6 +241,11 @@ func threeYearsBefore(d policy.Date) policy.Date {
 // grants of the claims before it.
 func model(c *policy.Case) []modelResult {
 	history := slices.Clone(c.History)
+	for i := range history {
+		if history[i].Year == 0 { // a grant without a year is of the evaluation date's year
+			history[i].Year = c.Date.Year()
+		}
+	}
 	type use struct {
 		item   string
 		year   int
@@ -535,6 +540,11 @@ func checkInvariants(t fatalfer, c *policy.Case, res []policy.Result) {
 		t.Fatalf("%d results for %d claims", len(res), len(c.Claims))
 	}
 	history := slices.Clone(c.History)
+	for i := range history {
+		if history[i].Year == 0 {
+			history[i].Year = c.Date.Year()
+		}
+	}
 	poolUsed := map[string]int64{}
 	for i, r := range res {
 		cl := c.Claims[i]
