@@ -382,7 +382,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, id, idemKey string) (*App
 			return apperr.Newf(apperr.Conflict, "按政策规则不符合条件:%s", "ineligible under the rules: %s", reasonsZH(res.Reasons))
 		}
 		snap, _ := json.Marshal(view)
-		set := map[string]any{"snapshot": string(snap), "ceiling": res.Ceiling, "allowed": res.Amount, "submitted_at": nanos(now), "note": ""}
+		set := map[string]any{"snapshot": string(snap), "ceiling": res.Formula, "allowed": res.Amount, "submitted_at": nanos(now), "note": ""}
 		if err := s.move(ctx, tx, now, a, app, StateSubmitted, "", set); err != nil {
 			return err
 		}

@@ -39,7 +39,11 @@ type Result struct {
 	Item           string
 	Status         Status
 	Amount         int64 // fen, 0 unless eligible
-	Ceiling        int64 // fen: the item's formula before caps, history and pool
+	// Ceiling is the most the rules allow (RULES.md §3): the amount of an
+	// eligible claim, which a reviewer may lower but not exceed; 0 for
+	// any other status.
+	Ceiling int64
+	Formula int64 // fen: the item's formula, before caps, history and pool
 	Reasons        []string
 	Missing        []string // facts the claim still needs
 	ReviewRequired bool
@@ -345,9 +349,9 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	if exact.Cmp(Rat{0, 1}) < 0 {
 		exact = Rat{0, 1}
 	}
-	r.Ceiling = exact.Floor()
-	tr = st.step(tr, Step{Kind: StepFormula, Article: it.Article, Reading: "R1", Expr: it.Ceiling, Exact: exact, After: r.Ceiling, Params: st.paramUses(it, date)})
-	st.act.vals[it.varIndex["ceiling"]] = RatInt(r.Ceiling)
+	r.Formula = exact.Floor()
+	tr = st.step(tr, Step{Kind: StepFormula, Article: it.Article, Reading: "R1", Expr: it.Ceiling, Exact: exact, After: r.Formula, Params: st.paramUses(it, date)})
+	st.act.vals[it.varIndex["ceiling"]] = RatInt(r.Formula)
 
 	// The amount stays exact through caps, R8 and the pool, and is rounded
 	// down once at the end (RULES.md §4 order): a formula of 20,000,000.001
@@ -449,7 +453,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 		return r, nil
 	}
 	r.Status = Eligible
-	r.Amount = amount
+	r.Amount, r.Ceiling = amount, amount
 	if it.Review {
 		tr = st.step(tr, Step{Kind: StepReview, Article: it.Article, After: amount})
 	}

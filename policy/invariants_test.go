@@ -116,14 +116,14 @@ func TestInvariants(t *testing.T) {
 		}
 		granted := map[string]int64{}
 		for i, r := range res {
-			if r.Amount < 0 || r.Ceiling < 0 {
+			if r.Amount < 0 || r.Formula < 0 || r.Ceiling != r.Amount {
 				t.Fatalf("negative amount %+v", r)
 			}
 			if r.Status != policy.Eligible && r.Amount != 0 {
 				t.Fatalf("%s is %s with amount %d", r.Item, r.Status, r.Amount)
 			}
-			if r.Amount > r.Ceiling {
-				t.Fatalf("%s: amount %d above the formula %d", r.Item, r.Amount, r.Ceiling)
+			if r.Amount > r.Formula {
+				t.Fatalf("%s: amount %d above the formula %d", r.Item, r.Amount, r.Formula)
 			}
 			if lim, ok := capLimit[r.Item]; ok && r.Amount > lim {
 				t.Fatalf("%s: amount %d above the item's cap %d", r.Item, r.Amount, lim)

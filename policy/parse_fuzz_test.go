@@ -42,7 +42,7 @@ func FuzzCases(f *testing.F) {
 				continue
 			}
 			for _, r := range res {
-				if r.Amount < 0 || r.Amount > r.Ceiling || (r.Status != policy.Eligible && r.Amount != 0) {
+				if r.Amount < 0 || r.Amount > r.Formula || r.Ceiling != r.Amount || (r.Status != policy.Eligible && r.Amount != 0) {
 					t.Fatalf("invariant broken: %+v", r)
 				}
 				_ = b.View(&r, policy.Chinese)

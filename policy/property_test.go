@@ -516,9 +516,9 @@ func checkModel(t fatalfer, c *policy.Case, res []policy.Result) {
 	for i, r := range res {
 		m := want[i]
 		if r.Status != m.status || r.Amount != m.amount || r.Year != m.year || r.Project != m.project ||
-			!sameSet(r.Reasons, m.reasons) || !sameSet(r.Missing, m.missing) || (m.status == policy.Eligible && r.Ceiling != m.ceiling) {
+			!sameSet(r.Reasons, m.reasons) || !sameSet(r.Missing, m.missing) || (m.status == policy.Eligible && r.Formula != m.ceiling) || r.Ceiling != r.Amount {
 			t.Fatalf("claim %d (%s): engine %s %s year %d project %q reasons %v missing %v ceiling %s;\nRULES.md model %s %s year %d project %q reasons %v missing %v ceiling %s\ncase: %s",
-				i, r.Item, r.Status, money.Format(r.Amount), r.Year, r.Project, r.Reasons, r.Missing, money.Format(r.Ceiling),
+				i, r.Item, r.Status, money.Format(r.Amount), r.Year, r.Project, r.Reasons, r.Missing, money.Format(r.Formula),
 				m.status, money.Format(m.amount), m.year, m.project, m.reasons, m.missing, money.Format(m.ceiling), caseYAML(c))
 		}
 	}
@@ -553,12 +553,12 @@ func checkInvariants(t fatalfer, c *policy.Case, res []policy.Result) {
 		switch {
 		case r.Item != cl.Item:
 			t.Fatalf("%s: result for item %s", where, cl.Item)
-		case r.Amount < 0 || r.Ceiling < 0:
-			t.Fatalf("%s: negative amount or ceiling %d", where, r.Ceiling)
+		case r.Amount < 0 || r.Formula < 0:
+			t.Fatalf("%s: negative amount or formula %d", where, r.Formula)
 		case r.Status != policy.Eligible && r.Amount != 0:
 			t.Fatalf("%s: amount without eligibility", where)
-		case r.Amount > r.Ceiling:
-			t.Fatalf("%s: amount above the ceiling %s", where, money.Format(r.Ceiling))
+		case r.Amount > r.Formula:
+			t.Fatalf("%s: amount above the formula %s", where, money.Format(r.Formula))
 		case r.Article != spec.article || r.ReviewRequired != spec.review:
 			t.Fatalf("%s: article %d review %v, RULES.md says %d %v", where, r.Article, r.ReviewRequired, spec.article, spec.review)
 		case r.Status == policy.External && !spec.external, spec.external && r.Status == policy.Eligible:
@@ -1030,7 +1030,7 @@ func TestPropertyMonotone(t *testing.T) {
 			t.Fatalf("%s: raising %s to %s lowered the amount from %s to %s\n%s", item, fact, money.Format(v.Money),
 				money.Format(low[0].Amount), money.Format(high[0].Amount), caseYAML(c))
 		}
-		if high[0].Ceiling < low[0].Ceiling {
+		if high[0].Formula < low[0].Formula {
 			t.Fatalf("%s: raising %s lowered the ceiling", item, fact)
 		}
 	})
@@ -1086,9 +1086,9 @@ func TestPropertyComputeVoucherRounding(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := res[0]
-		if r.Amount != want || r.Ceiling != fees*30/100 {
+		if r.Amount != want || r.Formula != fees*30/100 {
 			t.Fatalf("fees %s, %s used in %d: amount %s ceiling %s, want %s ceiling %s", money.Format(fees), money.Format(used), year,
-				money.Format(r.Amount), money.Format(r.Ceiling), money.Format(want), money.Format(fees*30/100))
+				money.Format(r.Amount), money.Format(r.Formula), money.Format(want), money.Format(fees*30/100))
 		}
 		if reason != "" && !slices.Contains(r.Reasons, reason) {
 			t.Fatalf("reasons %v, want %s", r.Reasons, reason)

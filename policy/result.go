@@ -14,7 +14,8 @@ type ResultView struct {
 	Name           string     `json:"name"`
 	Status         Status     `json:"status"`
 	Amount         string     `json:"amount"`
-	Ceiling        string     `json:"ceiling"`
+	Ceiling        string     `json:"ceiling"` // the most the rules allow
+	Formula        string     `json:"formula"` // the item's formula before caps, history and pool
 	Reasons        []string   `json:"reasons"`
 	Missing        []string   `json:"missing,omitempty"`
 	ReviewRequired bool       `json:"review_required"`
@@ -48,7 +49,7 @@ type ParamView struct {
 func (b *Bundle) View(r *Result, lang Lang) ResultView {
 	it := b.itemIndex[r.Item]
 	v := ResultView{
-		Item: r.Item, Status: r.Status, Amount: money.Format(r.Amount), Ceiling: money.Format(r.Ceiling),
+		Item: r.Item, Status: r.Status, Amount: money.Format(r.Amount), Ceiling: money.Format(r.Ceiling), Formula: money.Format(r.Formula),
 		Reasons: r.Reasons, Missing: r.Missing, ReviewRequired: r.ReviewRequired, Article: r.Article,
 		Year: r.Year, Project: r.Project, Trace: make([]StepView, 0, len(r.Trace)),
 	}
