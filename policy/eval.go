@@ -406,7 +406,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 
 	// R8 從優不重復: support for the same project under another item or
 	// another policy is deducted.
-	if !isZero() && r.Project != "" {
+	if cutBy == "" && r.Project != "" {
 		var other int64
 		for _, h := range st.history {
 			if h.Project == r.Project && (h.Policy != b.ID || h.Item != it.ID) {

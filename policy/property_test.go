@@ -454,7 +454,7 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 			}
 		}
 	}
-	if amt.Sign() != 0 && res.project != "" {
+	if cutBy == "" && res.project != "" {
 		other := new(big.Int)
 		for _, h := range history {
 			if h.Project == res.project && (h.Policy != thisPolicy || h.Item != cl.Item) {
