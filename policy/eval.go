@@ -36,14 +36,14 @@ const (
 
 // Result is the outcome for one claim.
 type Result struct {
-	Item           string
-	Status         Status
-	Amount         int64 // fen, 0 unless eligible
+	Item   string
+	Status Status
+	Amount int64 // fen, 0 unless eligible
 	// Ceiling is the most the rules allow (RULES.md §3): the amount of an
 	// eligible claim, which a reviewer may lower but not exceed; 0 for
 	// any other status.
-	Ceiling int64
-	Formula int64 // fen: the item's formula, before caps, history and pool
+	Ceiling        int64
+	Formula        int64 // fen: the item's formula, before caps, history and pool
 	Reasons        []string
 	Missing        []string // facts the claim still needs
 	ReviewRequired bool
