@@ -375,13 +375,38 @@ func (s *Service) OpenLines(ctx context.Context, a desk.Actor, limit int) ([]des
 	if err != nil {
 		return nil, err
 	}
+	// The application behind each (its first voucher's claim's), in one
+	// query for the whole list.
+	var claims []string
+	for _, r := range rs {
+		if len(r.Parts) > 0 {
+			claims = append(claims, r.Parts[0].Claim)
+		}
+	}
+	apps := map[string]string{}
+	if len(claims) > 0 {
+		cond, args := store.InList(s.db.Dialect(), "id", claims)
+		rows, err := s.db.Query(ctx, `SELECT id, application_id FROM compute_claims WHERE `+cond, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, app string
+			if err := rows.Scan(&id, &app); err != nil {
+				return nil, err
+			}
+			apps[id] = app
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]desk.Line, 0, len(rs))
 	for _, r := range rs {
 		l := desk.Line{ID: r.ID, Kind: KindRedemption, USCC: r.USCC, Item: r.Item, Amount: r.Amount}
 		if len(r.Parts) > 0 {
-			if err := s.db.QueryRow(ctx, `SELECT application_id FROM compute_claims WHERE id = ?`, r.Parts[0].Claim).Scan(&l.ApplicationID); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, err
-			}
+			l.ApplicationID = apps[r.Parts[0].Claim]
 		}
 		out = append(out, l)
 	}

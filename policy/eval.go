@@ -235,19 +235,9 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	}
 
 	if it.External != "" {
-		if len(r.Reasons) > 0 {
-			r.Trace = tr
-			return r, nil
-		}
 		// Governed elsewhere, but only for an enterprise that may receive
 		// anything at all: unknown global facts leave it incomplete.
-		if len(missing) > 0 {
-			r.Status = Incomplete
-			r.Missing = missing
-			for _, f := range missing {
-				r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
-			}
-			r.Trace = st.step(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+		if st.endEarly(&r, tr, it, missing) {
 			return r, nil
 		}
 		r.Status = External
@@ -322,18 +312,7 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 			tr = st.step(tr, Step{Kind: StepCondition, Article: it.Article, Reading: c.Reading, Expr: c.When, Reason: c.Reason, Fail: !ok})
 		}
 	}
-	if len(r.Reasons) > 0 {
-		r.Missing = missing
-		r.Trace = tr
-		return r, nil
-	}
-	if len(missing) > 0 {
-		r.Status = Incomplete
-		r.Missing = missing
-		for _, f := range missing {
-			r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
-		}
-		r.Trace = st.step(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+	if st.endEarly(&r, tr, it, missing) {
 		return r, nil
 	}
 
@@ -459,6 +438,25 @@ func (st *evalState) claim(cl *Claim) (Result, error) {
 	}
 	r.Trace = st.step(tr, Step{Kind: StepResult, Article: it.Article, After: amount})
 	return r, nil
+}
+
+// endEarly ends a claim before its formula: ineligible when a rule failed
+// (a definite failure wins over missing facts), else incomplete when facts
+// are missing. It reports whether it ended the claim.
+func (st *evalState) endEarly(r *Result, tr []Step, it *Item, missing []string) bool {
+	switch {
+	case len(r.Reasons) > 0:
+		r.Missing, r.Trace = missing, tr
+	case len(missing) > 0:
+		r.Status, r.Missing = Incomplete, missing
+		for _, f := range missing {
+			r.Reasons = append(r.Reasons, ReasonMissingPrefix+f)
+		}
+		r.Trace = st.step(tr, Step{Kind: StepMissing, Article: it.Article, List: missing})
+	default:
+		return false
+	}
+	return true
 }
 
 func evalErr(err error) error {

@@ -343,7 +343,7 @@ func modelClaim(c *policy.Case, cl policy.Claim, history []policy.Grant, given f
 	}
 	if spec.external {
 		if len(fails) > 0 {
-			res.reasons = fails
+			res.reasons, res.missing = fails, missing
 			return res
 		}
 		if len(missing) > 0 { // §2: unknown global facts leave it incomplete

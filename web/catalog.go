@@ -268,7 +268,6 @@ func buildCatalog(b *policy.Bundle) *catalog {
 		c.items = append(c.items, iv)
 		c.itemByID[it.ID] = iv
 	}
-	var chapter *chapterView
 	for _, a := range b.Articles {
 		ad := ArticleDoc{Number: a.Number, Name: policy.ArticleName(a.Number, policy.Chinese), Chapter: h(a.Chapter),
 			Title: h(a.Title), Text: h(a.Text), Departments: slices.Clone(a.Departments), Monetary: a.Monetary, Items: []string{}}
@@ -282,12 +281,8 @@ func buildCatalog(b *policy.Bundle) *catalog {
 		av.ArticleDoc = ad
 		d.Articles = append(d.Articles, ad)
 		c.articles = append(c.articles, av)
-		if chapter == nil || chapter.Title != ad.Chapter {
-			chapter = &chapterView{Title: ad.Chapter}
-			c.chapters = append(c.chapters, chapter)
-		}
-		chapter.Articles = append(chapter.Articles, av)
 	}
+	c.chapters = chaptersOf(c.articles)
 	for _, p := range b.Pools {
 		pd := PoolDoc{ID: p.ID, Name: h(p.Name), NameEn: p.NameEn, Article: p.Article}
 		if v, ok := p.Annual.At(today); ok {
@@ -380,6 +375,19 @@ func paramLabel(name string, enumLabels map[string]string) string {
 		return l
 	}
 	return name
+}
+
+// chaptersOf groups articles, in order, by their chapter.
+func chaptersOf(articles []*articleView) []*chapterView {
+	var out []*chapterView
+	for _, av := range articles {
+		if len(out) == 0 || out[len(out)-1].Title != av.Chapter {
+			out = append(out, &chapterView{Title: av.Chapter})
+		}
+		last := out[len(out)-1]
+		last.Articles = append(last.Articles, av)
+	}
+	return out
 }
 
 func (c *catalog) item(id string) *itemView { return c.itemByID[id] }

@@ -805,7 +805,6 @@ func englishCatalog(zh *catalog, d *dictionary) *catalog {
 		c.itemByID[it.ID] = iv
 	}
 	doc.Articles = nil
-	var chapter *chapterView
 	for _, za := range zh.articles {
 		a := za.ArticleDoc
 		a.Name, a.Chapter, a.Title = policy.ArticleName(a.Number, policy.English), t(a.Chapter), t(a.Title)
@@ -818,12 +817,8 @@ func englishCatalog(zh *catalog, d *dictionary) *catalog {
 		}
 		doc.Articles = append(doc.Articles, a)
 		c.articles = append(c.articles, av)
-		if chapter == nil || chapter.Title != a.Chapter {
-			chapter = &chapterView{Title: a.Chapter}
-			c.chapters = append(c.chapters, chapter)
-		}
-		chapter.Articles = append(chapter.Articles, av)
 	}
+	c.chapters = chaptersOf(c.articles)
 	doc.Pools = nil
 	for _, p := range zh.doc.Pools {
 		p.Name, p.Text = or(p.NameEn, p.Name), t(p.Text)

@@ -114,7 +114,7 @@ func (s *Server) AddTemplatesLang(fsys fs.FS, funcs, en template.FuncMap, patter
 	return nil
 }
 
-// T gives the English of an interface phrase on an English page.
+// Tr gives the English of an interface phrase on an English page.
 func (s *Server) Tr(r *http.Request, zh string) string { return s.T(LangOf(r.Context()), zh) }
 
 // Item returns the item with id as pages show it, or nil.

@@ -88,9 +88,9 @@ func (s *Server) parseTemplates() (zh, en *template.Template, err error) {
 }
 
 // set is the template set of a language.
+// Both are fixed before the server takes traffic (AddTemplates), so it is
+// read without the lock, like the set before languages.
 func (s *Server) set(lang Lang) *template.Template {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if lang == policy.English {
 		return s.pagesEn
 	}

@@ -179,17 +179,35 @@ type dashCache struct {
 // dashEntry is the figures, their JSON and the page's body, made once for
 // every leader who opens the dashboard until the next refresh.
 type dashEntry struct {
-	d      *Dashboard
-	json   []byte
-	body   template.HTML
+	d    *Dashboard
+	json []byte
+	body template.HTML
+	// The English body is made on the first English view of these
+	// figures, not with every refresh.
+	enOnce sync.Once
 	bodyEn template.HTML
+	enErr  error
 }
 
-func (e *dashEntry) bodyFor(english bool) template.HTML {
-	if english {
-		return e.bodyEn
+// dashboardBody renders the page's body: the figures and, for the charts,
+// their JSON in data-dashboard.
+func (h *handlers) dashboardBody(lang policy.Lang, d *Dashboard, data []byte) (template.HTML, error) {
+	db := dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(data)) + `"`)}
+	return h.srv.FragmentIn(lang, "p-dashboard-body", db)
+}
+
+func (h *handlers) bodyFor(e *dashEntry, english bool) (template.HTML, error) {
+	if !english {
+		return e.body, nil
 	}
-	return e.body
+	e.enOnce.Do(func() {
+		data, err := h.srv.TranslateJSON(e.json)
+		if err == nil {
+			e.bodyEn, err = h.dashboardBody(policy.English, e.d, data)
+		}
+		e.enErr = err
+	})
+	return e.bodyEn, e.enErr
 }
 
 // dashBody is what the body of the dashboard page shows.
@@ -253,21 +271,11 @@ func (h *handlers) dashboard(r *http.Request, p auth.Principal) (*dashEntry, err
 		if err != nil {
 			return nil, err
 		}
-		db := dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(data)) + `"`)}
-		body, err := h.srv.Fragment("p-dashboard-body", db)
+		body, err := h.dashboardBody(policy.Chinese, d, data)
 		if err != nil {
 			return nil, err
 		}
-		dataEn, err := h.srv.TranslateJSON(data)
-		if err != nil {
-			return nil, err
-		}
-		dbEn := dashBody{D: d, Data: template.HTMLAttr(`data-dashboard="` + html.EscapeString(string(dataEn)) + `"`)}
-		bodyEn, err := h.srv.FragmentIn(policy.English, "p-dashboard-body", dbEn)
-		if err != nil {
-			return nil, err
-		}
-		return &dashEntry{d: d, json: data, body: body, bodyEn: bodyEn}, nil
+		return &dashEntry{d: d, json: data, body: body}, nil
 	})
 }
 
@@ -549,7 +557,11 @@ func (h *handlers) dashboardPage(w http.ResponseWriter, r *http.Request, p auth.
 	if err != nil {
 		return err
 	}
-	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{framed: fr, AsOf: e.d.AsOf, Body: e.bodyFor(fr.English)})
+	body, err := h.bodyFor(e, fr.English)
+	if err != nil {
+		return err
+	}
+	return h.srv.Render(w, r, http.StatusOK, "p-dashboard", dashboardPage{framed: fr, AsOf: e.d.AsOf, Body: body})
 }
 
 func (h *handlers) dashboardJSON(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

@@ -125,20 +125,16 @@ func (h *handlers) itemNameEn(id string) string {
 	return h.itemName(id)
 }
 
-func (h *handlers) deptNamesEn(ids []string) string {
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, h.srv.DeptNameEn(id))
-	}
-	return strings.Join(out, ", ")
-}
+func (h *handlers) deptNamesEn(ids []string) string { return joinNames(ids, h.srv.DeptNameEn, ", ") }
 
-func (h *handlers) deptNames(ids []string) string {
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, h.srv.DeptName(id))
+func (h *handlers) deptNames(ids []string) string { return joinNames(ids, h.srv.DeptName, "、") }
+
+func joinNames(ids []string, name func(string) string, sep string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = name(id)
 	}
-	return strings.Join(out, "、")
+	return strings.Join(out, sep)
 }
 
 // reasonText names the engine's reason codes in Chinese.
