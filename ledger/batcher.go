@@ -186,11 +186,20 @@ func (l *Ledger) settleWith(err error) bool {
 
 // commitLoop is the committer: it writes each validated batch in one
 // transaction, after checking under the ledger's lock that nobody wrote
-// since it was validated, and answers its callers once it committed.
+// since it was validated. It does not wait for the commit to reach the
+// disk: the batch goes to the acker, which answers its callers once a
+// group fsync has made it durable, while this loop writes the next batch.
 func (l *Ledger) commitLoop() {
-	defer close(l.commitDone)
+	acks := make(chan *batch, 64)
+	ackDone := make(chan struct{})
+	go l.ackLoop(acks, ackDone)
+	defer func() {
+		close(acks)
+		<-ackDone
+		close(l.commitDone)
+	}()
 	for b := range l.toCommit {
-		err := l.db.Tx(l.ctx, func(tx *store.Tx) error {
+		err := l.db.TxUnsynced(l.ctx, func(tx *store.Tx) error {
 			version, _, err := readMeta(l.ctx, tx)
 			if err != nil {
 				return err
@@ -206,13 +215,42 @@ func (l *Ledger) commitLoop() {
 		switch {
 		case err == nil:
 			l.committed.Add(int64(len(b.transfers)))
-			answer(b.subs, nil)
+			acks <- b
 		case errors.Is(err, errStale):
 			// settle runs it again
 		default:
 			answer(b.subs, internal(err))
 		}
 		l.results <- err
+	}
+}
+
+// ackLoop answers the callers of committed batches once they are durable:
+// one store.Sync for every batch that has committed by then.
+func (l *Ledger) ackLoop(acks <-chan *batch, done chan<- struct{}) {
+	defer close(done)
+	var ready []*batch
+	for b := range acks {
+		ready = append(ready[:0], b)
+	more:
+		for {
+			select {
+			case b, ok := <-acks:
+				if !ok {
+					break more
+				}
+				ready = append(ready, b)
+			default:
+				break more
+			}
+		}
+		err := l.db.Sync()
+		if err != nil {
+			err = internal(err)
+		}
+		for _, b := range ready {
+			answer(b.subs, err)
+		}
 	}
 }
 

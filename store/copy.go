@@ -46,10 +46,16 @@ func (c Copier) CopyFrom(ctx context.Context, table string, columns []string, ro
 // dedicated connection, so that COPY (which database/sql cannot issue)
 // runs on the very session that holds the transaction. Retries are as Tx's.
 func (db *DB) TxCopy(ctx context.Context, fn func(tx *Tx, cp Copier) error) error {
+	if err := db.writable(); err != nil {
+		return err
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = db.onceCopy(ctx, fn)
-		if err == nil || attempt == maxAttempts || !Retryable(err) {
+		if err == nil {
+			return db.Sync()
+		}
+		if attempt == maxAttempts || !Retryable(err) {
 			return err
 		}
 		d := time.Duration(attempt*attempt) * 500 * time.Microsecond

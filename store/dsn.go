@@ -123,7 +123,7 @@ func (c Config) sqliteDSN(writer bool) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.Itoa(c.BusyTimeoutMS))
 	q.Set("_foreign_keys", "1")
-	q.Set("_synchronous", c.Synchronous)
+	q.Set("_synchronous", c.connSynchronous())
 	// A 16 MiB page cache keeps the ledger's hot B-tree pages in memory:
 	// with SQLite's 2 MiB default, a large batch spills dirty pages to the
 	// WAL in the middle of its transaction and reads them back. Not more:
@@ -145,6 +145,16 @@ func (c Config) sqliteDSN(writer bool) string {
 		q.Set("_query_only", "1")
 	}
 	return "file:" + c.Path + "?" + q.Encode()
+}
+
+// connSynchronous is the synchronous pragma of the connections: FULL is
+// provided by group fsync after commit, outside the write lock (see
+// walSyncer), so the connections themselves run NORMAL.
+func (c Config) connSynchronous() string {
+	if c.Synchronous == "FULL" {
+		return "NORMAL"
+	}
+	return c.Synchronous
 }
 
 // redact hides a password in a DSN shown in an error message.

@@ -35,8 +35,9 @@ const (
 type DB struct {
 	dialect string
 	dsn     string
-	w       *sql.DB // writes (SQLite: exactly one connection)
-	r       *sql.DB // reads (PostgreSQL: the same pool as w)
+	w       *sql.DB    // writes (SQLite: exactly one connection)
+	r       *sql.DB    // reads (PostgreSQL: the same pool as w)
+	wal     *walSyncer // SQLite with synchronous=FULL: group fsync after commit
 }
 
 // Open opens the database named by dsn (see ParseDSN), checks that it
@@ -73,6 +74,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		db.r.SetMaxOpenConns(8)
 		db.r.SetMaxIdleConns(8)
+		if cfg.Synchronous == "FULL" {
+			db.wal = newWALSyncer(cfg.Path)
+		}
 	case Postgres:
 		if db.w, err = sql.Open("pgx", cfg.URL); err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
@@ -96,6 +100,9 @@ func (db *DB) DSN() string { return db.dsn }
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.wal != nil {
+		db.wal.close()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -108,9 +115,16 @@ func (db *DB) Close() error {
 func (db *DB) Rebind(q string) string { return rebind(db.dialect, q) }
 
 // Exec runs a statement outside any explicit transaction on the write
-// connection.
+// connection, and returns once it is durable (see Sync).
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return db.w.ExecContext(ctx, db.Rebind(q), args...)
+	if err := db.writable(); err != nil {
+		return nil, err
+	}
+	res, err := db.w.ExecContext(ctx, db.Rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	return res, db.Sync()
 }
 
 // Query runs a read on the read pool. It sees committed data only.

@@ -68,8 +68,35 @@ func (tx *Tx) Prepare(ctx context.Context, q string) (*sql.Stmt, error) {
 // to ten times with a jittered backoff. fn must therefore keep no state
 // outside the transaction that a second run would double; everything it
 // wrote before the failure is gone with the rollback.
+//
+// Tx returns once the commit is durable: on SQLite it waits for the group
+// fsync that follows it (see Sync).
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := db.TxUnsynced(ctx, fn); err != nil {
+		return err
+	}
+	return db.Sync()
+}
+
+// TxUnsynced is Tx without the wait for durability: it returns as soon as
+// the transaction has committed, which on SQLite may be before its commit
+// is on disk. The caller must call Sync before it tells anyone that the
+// transaction happened; meanwhile the next transaction can write while
+// the disk syncs this one. The ledger's batcher uses it to pipeline
+// batches.
+func (db *DB) TxUnsynced(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := db.writable(); err != nil {
+		return err
+	}
 	return db.run(ctx, db.w, nil, fn)
+}
+
+// writable refuses writes after a failed fsync (see walSyncer).
+func (db *DB) writable() error {
+	if db.wal == nil {
+		return nil
+	}
+	return db.wal.check()
 }
 
 // ReadTx runs fn in a read-only transaction that sees one consistent
