@@ -71,6 +71,15 @@ func (s *Service) DeliverOutbox(ctx context.Context, client *http.Client) (int, 
 		due = append(due, m)
 	}
 	rows.Close()
+	if len(due) == 0 {
+		return 0, nil
+	}
+	// A message must not leave before the change it reports is durable: on
+	// SQLite a reader can see a commit while its group fsync is still
+	// running (store.DB.Sync).
+	if err := s.db.Sync(); err != nil {
+		return 0, err
+	}
 	sent := 0
 	for _, m := range due {
 		body := []byte(m.payload)
