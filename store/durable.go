@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // walSyncer makes SQLite commits durable by group fsync, outside the write
@@ -46,15 +45,6 @@ func newWALSyncer(dbPath string) *walSyncer {
 	s := &walSyncer{path: dbPath + "-wal", fsync: fdatasync}
 	s.cond = sync.NewCond(&s.mu)
 	return s
-}
-
-func fdatasync(f *os.File) error {
-	for {
-		err := syscall.Fdatasync(int(f.Fd()))
-		if err != syscall.EINTR {
-			return err
-		}
-	}
 }
 
 // errNotDurable wraps the fsync failure every write reports afterwards.
