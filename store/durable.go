@@ -64,9 +64,9 @@ func (s *walSyncer) Sync() error {
 			continue
 		}
 		s.running = true
-		target := s.want
+		target, fsync := s.want, s.fsync
 		s.mu.Unlock()
-		err := s.syncFile()
+		err := s.syncFile(fsync)
 		s.mu.Lock()
 		s.running = false
 		s.syncs++
@@ -97,11 +97,11 @@ func (s *walSyncer) check() error {
 // database file, which it syncs first). No WAL at all means nothing is
 // waiting in one; the database file is synced instead, which is cheap
 // when clean.
-func (s *walSyncer) syncFile() error {
+func (s *walSyncer) syncFile(fsync func(*os.File) error) error {
 	st, err := os.Stat(s.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return s.syncPath(s.path[:len(s.path)-len("-wal")])
+		return syncPath(s.path[:len(s.path)-len("-wal")], fsync)
 	case err != nil:
 		return err
 	}
@@ -116,10 +116,10 @@ func (s *walSyncer) syncFile() error {
 			return err
 		}
 	}
-	return s.fsync(s.f)
+	return fsync(s.f)
 }
 
-func (s *walSyncer) syncPath(path string) error {
+func syncPath(path string, fsync func(*os.File) error) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -128,7 +128,7 @@ func (s *walSyncer) syncPath(path string) error {
 		return err
 	}
 	defer f.Close()
-	return s.fsync(f)
+	return fsync(f)
 }
 
 func (s *walSyncer) close() {
@@ -153,4 +153,18 @@ func (db *DB) Sync() error {
 		return nil
 	}
 	return db.wal.Sync()
+}
+
+// SimulateFsyncFailure makes the next fsync fail with err, as a disk that
+// lost a write would (and so, every write after it): for tests of what
+// callers do then. On a database without group fsync it does nothing and
+// reports false.
+func (db *DB) SimulateFsyncFailure(err error) bool {
+	if db.wal == nil {
+		return false
+	}
+	db.wal.mu.Lock()
+	defer db.wal.mu.Unlock()
+	db.wal.fsync = func(*os.File) error { return err }
+	return true
 }
