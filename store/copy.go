@@ -69,6 +69,7 @@ func (db *DB) TxCopy(ctx context.Context, fn func(tx *Tx, cp Copier) error) erro
 }
 
 func (db *DB) onceCopy(ctx context.Context, fn func(tx *Tx, cp Copier) error) (err error) {
+	defer db.wc.fill(ctx) // after conn.Close: the writer's connection is free again
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("store: connection: %w", err)
@@ -91,7 +92,7 @@ func (db *DB) onceCopy(ctx context.Context, fn func(tx *Tx, cp Copier) error) (e
 	if db.dialect == Postgres {
 		cp.conn = conn
 	}
-	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}, cp); err != nil {
+	if err = fn(&Tx{tx: sqltx, dialect: db.dialect, cache: db.wc}, cp); err != nil {
 		return err
 	}
 	if err = sqltx.Commit(); err != nil {

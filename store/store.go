@@ -38,6 +38,7 @@ type DB struct {
 	w       *sql.DB    // writes (SQLite: exactly one connection)
 	r       *sql.DB    // reads (PostgreSQL: the same pool as w)
 	wal     *walSyncer // SQLite with synchronous=FULL: group fsync after commit
+	wc, rc  *stmtCache // SQLite: prepared statements of w and r
 }
 
 // Open opens the database named by dsn (see ParseDSN), checks that it
@@ -77,6 +78,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if cfg.Synchronous == "FULL" {
 			db.wal = newWALSyncer(cfg.Path)
 		}
+		db.wc, db.rc = newStmtCache(db.w), newStmtCache(db.r)
 	case Postgres:
 		if db.w, err = sql.Open("pgx", cfg.URL); err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
@@ -103,6 +105,8 @@ func (db *DB) Close() error {
 	if db.wal != nil {
 		db.wal.close()
 	}
+	db.wc.close()
+	db.rc.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -120,7 +124,14 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 	if err := db.writable(); err != nil {
 		return nil, err
 	}
-	res, err := db.w.ExecContext(ctx, db.Rebind(q), args...)
+	var res sql.Result
+	var err error
+	q = db.Rebind(q)
+	if s := db.wc.get(ctx, q); s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = db.w.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -129,12 +140,20 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // Query runs a read on the read pool. It sees committed data only.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.r.QueryContext(ctx, db.Rebind(q), args...)
+	q = db.Rebind(q)
+	if s := db.rc.get(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.r.QueryContext(ctx, q, args...)
 }
 
 // QueryRow runs a read that returns at most one row on the read pool.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.r.QueryRowContext(ctx, db.Rebind(q), args...)
+	q = db.Rebind(q)
+	if s := db.rc.get(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.r.QueryRowContext(ctx, q, args...)
 }
 
 // placeholders returns "?, ?, …" with n marks, for IN lists and VALUES rows;

@@ -35,6 +35,7 @@ var (
 type Tx struct {
 	tx      *sql.Tx
 	dialect string
+	cache   *stmtCache // SQLite: the pool's prepared statements
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -42,17 +43,29 @@ func (tx *Tx) Dialect() string { return tx.dialect }
 
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, rebind(tx.dialect, q), args...)
+	q = rebind(tx.dialect, q)
+	if s := tx.cache.inTx(q); s != nil {
+		return tx.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return tx.tx.ExecContext(ctx, q, args...)
 }
 
 // Query runs a query in the transaction.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, rebind(tx.dialect, q), args...)
+	q = rebind(tx.dialect, q)
+	if s := tx.cache.inTx(q); s != nil {
+		return tx.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return tx.tx.QueryContext(ctx, q, args...)
 }
 
 // QueryRow runs a query that returns at most one row in the transaction.
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, q), args...)
+	q = rebind(tx.dialect, q)
+	if s := tx.cache.inTx(q); s != nil {
+		return tx.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return tx.tx.QueryRowContext(ctx, q, args...)
 }
 
 // Prepare prepares a statement for repeated use inside the transaction.
@@ -130,6 +143,12 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 }
 
 func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) (err error) {
+	cache := db.rc
+	if pool == db.w {
+		cache = db.wc
+	}
+	// Runs last, once the connection is back in the pool.
+	defer cache.fill(ctx)
 	sqltx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -143,7 +162,7 @@ func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fu
 			sqltx.Rollback()
 		}
 	}()
-	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}); err != nil {
+	if err = fn(&Tx{tx: sqltx, dialect: db.dialect, cache: cache}); err != nil {
 		return err
 	}
 	if err = sqltx.Commit(); err != nil {

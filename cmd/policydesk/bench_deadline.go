@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type deadlineConfig struct {
 	providers   int
 	contracts   int // per provider
 	settleRows  int
+	cpuprofile  string
 }
 
 func runBenchDeadline(ctx context.Context, args []string, io stdio) int {
@@ -55,6 +57,7 @@ func runBenchDeadline(ctx context.Context, args []string, io stdio) int {
 	fs.IntVar(&c.providers, "providers", 4, "算力服务商数 compute providers uploading metering exports (0: none)")
 	fs.IntVar(&c.contracts, "contracts", 25, "每个服务商的客户合同数 customer contracts per provider")
 	fs.IntVar(&c.settleRows, "settle-rows", 200, "每个结算文件的行数 rows per metering export")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "CPU 剖析文件 write a CPU profile of the load (server and load generator) to this file")
 	if code, ok := parseFlags(fs, args, io); !ok {
 		return code
 	}
@@ -181,6 +184,17 @@ func benchDeadline(ctx context.Context, c deadlineConfig, out io.Writer) (ok boo
 
 	var peak peakHeap
 	stopWatch := peak.watch()
+	if c.cpuprofile != "" {
+		pf, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return false, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return false, err
+		}
+		defer pprof.StopCPUProfile() // on an early return; a second stop is a no-op
+	}
 	load, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	start := time.Now()
@@ -232,6 +246,9 @@ func benchDeadline(ctx context.Context, c deadlineConfig, out io.Writer) (ok boo
 	}()
 	wg.Wait()
 	elapsed := time.Since(start)
+	if c.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	stopReviewers()
 	stopWatch()
 
