@@ -574,7 +574,7 @@ type Filter struct {
 // (facts and the frozen snapshot with its trace). Pages that show a list
 // take ListSummaries, which reads only the columns a list shows.
 func (s *Service) List(ctx context.Context, a Actor, f Filter) ([]*Application, error) {
-	where, args, err := listScope(a, f)
+	where, args, err := listScope(s.db.Dialect(), a, f)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (s fifoSlots) release() { <-s }
 // listScope is the WHERE clause (with its arguments) of the applications
 // actor a may see that match f, over desk_applications aliased a: the row
 // scope of List and ListSummaries.
-func listScope(a Actor, f Filter) (string, []any, error) {
+func listScope(dialect string, a Actor, f Filter) (string, []any, error) {
 	var where []string
 	var args []any
 	switch a.Role {
@@ -62,7 +62,14 @@ func listScope(a Actor, f Filter) (string, []any, error) {
 	case RoleEnterprise:
 		where, args = append(where, "a.uscc = ?"), append(args, a.Enterprise)
 	case RoleReviewer:
-		where, args = append(where, "a.departments LIKE ?"), append(args, `%"`+strings.ReplaceAll(a.Department, `"`, "")+`"%`)
+		// A substring test, not LIKE: SQLite re-prepares a statement whose
+		// LIKE has a bound pattern at every execution (the pattern could
+		// allow an index), which was a quarter of the review queue's CPU.
+		contains := "instr(a.departments, ?) > 0"
+		if dialect == store.Postgres {
+			contains = "strpos(a.departments, ?) > 0"
+		}
+		where, args = append(where, contains), append(args, `"`+strings.ReplaceAll(a.Department, `"`, "")+`"`)
 	case RoleExpert:
 		where, args = append(where, "a.id IN (SELECT application_id FROM desk_panel WHERE expert_id = ? AND status <> 'recused')"), append(args, a.ID)
 	default:
@@ -143,7 +150,7 @@ const summaryColumns = `a.id, a.uscc, COALESCE(e.name, ''), a.item, a.offer_id, 
 // List. Before declaring no conflict of interest, an expert sees neither
 // the applicant's code nor its name.
 func (s *Service) ListSummaries(ctx context.Context, a Actor, f Filter) ([]Summary, error) {
-	where, args, err := listScope(a, f)
+	where, args, err := listScope(s.db.Dialect(), a, f)
 	if err != nil {
 		return nil, err
 	}
