@@ -251,9 +251,7 @@ func Append(ctx context.Context, tx *store.Tx, e Entry) (Row, error) {
 		jsonArg(r.Before), jsonArg(r.After), r.RequestID, r.PrevHash[:], r.Hash[:]); err != nil {
 		return Row{}, fmt.Errorf("audit: append row %d: %w", r.Seq, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, r.Seq, r.Hash[:]); err != nil {
-		return Row{}, fmt.Errorf("audit: advance the chain head to %d: %w", r.Seq, err)
-	}
+	// The row's insert trigger advances the head onto it (migration 0008).
 	return r, nil
 }
 

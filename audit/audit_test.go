@@ -350,13 +350,14 @@ func dropTriggers(t *testing.T, db *store.DB) {
 	t.Helper()
 	stmts := []string{
 		`DROP TRIGGER audit_log_no_update`, `DROP TRIGGER audit_log_no_delete`, `DROP TRIGGER audit_log_extends_head`,
-		`DROP TRIGGER audit_head_advances`, `DROP TRIGGER audit_head_no_delete`,
+		`DROP TRIGGER audit_head_advances`, `DROP TRIGGER audit_head_no_delete`, `DROP TRIGGER audit_log_advance_head`,
 	}
 	if db.Dialect() == store.Postgres {
 		stmts = []string{
 			`DROP TRIGGER audit_log_append_only ON audit_log`, `DROP TRIGGER audit_log_no_truncate ON audit_log`,
 			`DROP TRIGGER audit_log_extends_head ON audit_log`, `DROP TRIGGER audit_head_advances ON audit_head`,
 			`DROP TRIGGER audit_head_no_delete ON audit_head`, `DROP TRIGGER audit_head_no_truncate ON audit_head`,
+			`DROP TRIGGER audit_log_advance_head ON audit_log`,
 		}
 	}
 	for _, s := range stmts {

@@ -179,12 +179,14 @@ func (s *Service) move(ctx context.Context, tx *store.Tx, now time.Time, a Actor
 	if message != "" {
 		after["message"] = message
 	}
-	if err := s.record(ctx, tx, now, a, "application."+to, "application", app.ID, app.USCC, before, after); err != nil {
-		return err
-	}
 	app.State, app.StateName = to, StateName(to)
 	app.Version++
-	return s.notifyMove(ctx, tx, now, app, to, message)
+	if err := s.notifyMove(ctx, tx, now, app, to, message); err != nil {
+		return err
+	}
+	// The audit row last: it takes the chain's lock, which every audited
+	// write waits for until this transaction commits.
+	return s.record(ctx, tx, now, a, "application."+to, "application", app.ID, app.USCC, before, after)
 }
 
 // CreateApplication starts a draft for item with the claim's facts. It
@@ -242,10 +244,15 @@ func (s *Service) insertApp(ctx context.Context, tx *store.Tx, now time.Time, a 
 		id, code, it.ID, roundArg, offerArg, StateDraft, string(factsJSON), terms.Year, terms.Project, string(deps), review, a.ID, nanos(now), nanos(now)); err != nil {
 		return nil, err
 	}
+	app, err := s.loadApp(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	// The audit row last (see move).
 	if err := s.record(ctx, tx, now, a, "application.create", "application", id, code, nil, map[string]any{"item": it.ID, "facts": facts, "round": round, "offer": offer}); err != nil {
 		return nil, err
 	}
-	return s.loadApp(ctx, tx, id)
+	return app, nil
 }
 
 // checkFacts validates a claim's facts against the item (types, allowed
@@ -302,11 +309,11 @@ func (s *Service) UpdateFacts(ctx context.Context, a Actor, id string, facts map
 		if n, _ := res.RowsAffected(); n != 1 {
 			return apperr.New(apperr.Conflict, "申请已被他人修改,请刷新后重试", "the application changed meanwhile")
 		}
-		if err := s.record(ctx, tx, now, a, "application.update", "application", id, app.USCC, map[string]any{"facts": app.Facts}, map[string]any{"facts": facts}); err != nil {
+		before := app.Facts
+		if app, err = s.loadApp(ctx, tx, id); err != nil {
 			return err
 		}
-		app, err = s.loadApp(ctx, tx, id)
-		return err
+		return s.record(ctx, tx, now, a, "application.update", "application", id, app.USCC, map[string]any{"facts": before}, map[string]any{"facts": facts})
 	})
 	return app, err
 }

@@ -385,10 +385,10 @@ func (s *Service) Declare(ctx context.Context, a Actor, id string, conflict bool
 			id, replacement[0], nanos(now), nanos(now)); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, now, System, "panel.replace", "application", id, app.USCC, map[string]string{"recused": a.ID}, map[string]string{"drawn": replacement[0]}); err != nil {
+		if err := s.inbox(ctx, tx, now, "user:"+replacement[0], "panel", "新的评审任务(替补)", "请先声明利益冲突,再查看申请并评分:"+app.ItemName, "/applications/"+id); err != nil {
 			return err
 		}
-		return s.inbox(ctx, tx, now, "user:"+replacement[0], "panel", "新的评审任务(替补)", "请先声明利益冲突,再查看申请并评分:"+app.ItemName, "/applications/"+id)
+		return s.record(ctx, tx, now, System, "panel.replace", "application", id, app.USCC, map[string]string{"recused": a.ID}, map[string]string{"drawn": replacement[0]})
 	})
 	return err
 }
