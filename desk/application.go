@@ -104,8 +104,8 @@ func (s *Service) scanApp(r rowScanner) (*Application, error) {
 	return &a, nil
 }
 
-func (s *Service) loadApp(ctx context.Context, tx *store.Tx, id string) (*Application, error) {
-	a, err := s.scanApp(tx.QueryRow(ctx, `SELECT `+appColumns+` FROM desk_applications WHERE id = ?`, id))
+func (s *Service) loadApp(ctx context.Context, q store.Querier, id string) (*Application, error) {
+	a, err := s.scanApp(q.QueryRow(ctx, `SELECT `+appColumns+` FROM desk_applications WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("申请")
 	}
@@ -147,8 +147,20 @@ func canReview(a Actor, app *Application) bool {
 // move changes an application's state with an optimistic version check,
 // writes the timeline event and the audit row, in tx.
 func (s *Service) move(ctx context.Context, tx *store.Tx, now time.Time, a Actor, app *Application, to, message string, set map[string]any) error {
-	if err := checkMove(app.State, to); err != nil {
+	audit, err := s.moveUnaudited(ctx, tx, now, a, app, to, message, set)
+	if err != nil {
 		return err
+	}
+	return audit()
+}
+
+// moveUnaudited is move without the audit row, which it returns for the
+// caller to write as the transaction's last statement: the row takes the
+// audit chain's lock, which every audited write waits for until this
+// transaction commits, so nothing else should run after it.
+func (s *Service) moveUnaudited(ctx context.Context, tx *store.Tx, now time.Time, a Actor, app *Application, to, message string, set map[string]any) (audit func() error, err error) {
+	if err := checkMove(app.State, to); err != nil {
+		return nil, err
 	}
 	before := map[string]any{"state": app.State, "version": app.Version}
 	cols := []string{"state = ?", "version = version + 1", "updated_at = ?"}
@@ -167,14 +179,14 @@ func (s *Service) move(ctx context.Context, tx *store.Tx, now time.Time, a Actor
 	args = append(args, app.ID, app.Version)
 	res, err := tx.Exec(ctx, `UPDATE desk_applications SET `+strings.Join(cols, ", ")+` WHERE id = ? AND version = ?`, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return apperr.New(apperr.Conflict, "申请已被他人修改,请刷新后重试", "the application changed meanwhile; reload and retry")
+		return nil, apperr.New(apperr.Conflict, "申请已被他人修改,请刷新后重试", "the application changed meanwhile; reload and retry")
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO desk_events (application_id, from_state, to_state, actor_id, actor_role, message, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		app.ID, app.State, to, a.ID, a.Role, message, nanos(now)); err != nil {
-		return err
+		return nil, err
 	}
 	if message != "" {
 		after["message"] = message
@@ -182,11 +194,12 @@ func (s *Service) move(ctx context.Context, tx *store.Tx, now time.Time, a Actor
 	app.State, app.StateName = to, StateName(to)
 	app.Version++
 	if err := s.notifyMove(ctx, tx, now, app, to, message); err != nil {
-		return err
+		return nil, err
 	}
-	// The audit row last: it takes the chain's lock, which every audited
-	// write waits for until this transaction commits.
-	return s.record(ctx, tx, now, a, "application."+to, "application", app.ID, app.USCC, before, after)
+	id, uscc := app.ID, app.USCC
+	return func() error {
+		return s.record(ctx, tx, now, a, "application."+to, "application", id, uscc, before, after)
+	}, nil
 }
 
 // CreateApplication starts a draft for item with the claim's facts. It
@@ -390,16 +403,19 @@ func (s *Service) Submit(ctx context.Context, a Actor, id, idemKey string) (*App
 		}
 		snap, _ := json.Marshal(view)
 		set := map[string]any{"snapshot": string(snap), "ceiling": res.Formula, "allowed": res.Amount, "submitted_at": nanos(now), "note": ""}
-		if err := s.move(ctx, tx, now, a, app, StateSubmitted, "", set); err != nil {
+		audit, err := s.moveUnaudited(ctx, tx, now, a, app, StateSubmitted, "", set)
+		if err != nil {
 			return err
 		}
 		if app, err = s.loadApp(ctx, tx, id); err != nil {
 			return err
 		}
 		if idemKey != "" {
-			return s.remember(ctx, tx, now, a, idemKey, "submit:"+id, app)
+			if err := s.remember(ctx, tx, now, a, idemKey, "submit:"+id, app); err != nil {
+				return err
+			}
 		}
-		return nil
+		return audit()
 	})
 	if err != nil && idemKey != "" && store.IsUniqueViolation(err) {
 		// A concurrent request with the same key won: return its outcome.

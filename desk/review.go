@@ -32,13 +32,19 @@ func (s *Service) review(ctx context.Context, a Actor, id string, fn func(tx *st
 			}
 			return notFound("申请")
 		}
-		if err := fn(tx, now, app); err != nil {
-			return err
-		}
-		app, err = s.loadApp(ctx, tx, id)
-		return err
+		return fn(tx, now, app)
 	})
-	return app, err
+	if err != nil {
+		return nil, err
+	}
+	// Read back after the commit, not inside the transaction: its last
+	// statement is the audit row, whose lock every audited write waits for.
+	// The action has happened: should the read fail, the application as the
+	// transaction left it is the answer.
+	if fresh, err := s.loadApp(ctx, s.db, id); err == nil {
+		return fresh, nil
+	}
+	return app, nil
 }
 
 // Accept passes 形式审查.
