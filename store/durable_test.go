@@ -74,12 +74,7 @@ func TestWALSyncerGroups(t *testing.T) {
 // disk would now report success, and write transactions refuse to begin.
 func TestWALSyncerFailureIsSticky(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "sticky.db")
-	db, err := Open(ctx, "sqlite://"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	if db.wal == nil {
 		t.Fatal("synchronous=FULL (the default) must sync by group fsync")
 	}
@@ -94,7 +89,7 @@ func TestWALSyncerFailureIsSticky(t *testing.T) {
 		}
 		return nil
 	}
-	err = db.Tx(ctx, func(tx *Tx) error {
+	err := db.Tx(ctx, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO t VALUES (1)`)
 		return err
 	})
@@ -125,12 +120,7 @@ func TestWALSyncerFailureIsSticky(t *testing.T) {
 // write waits for a group fsync of the WAL; ?synchronous=normal has none.
 func TestSQLiteSyncMode(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	full, err := Open(ctx, "sqlite://"+filepath.Join(dir, "full.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer full.Close()
+	full := openTemp(t)
 	var mode int
 	if err := full.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&mode); err != nil || mode != 1 {
 		t.Fatalf("writer synchronous = %d (%v), want 1 (NORMAL, with group fsync after commit)", mode, err)
@@ -162,7 +152,7 @@ func TestSQLiteSyncMode(t *testing.T) {
 		t.Errorf("Sync: %v, %d fsyncs", err, full.wal.syncs-before)
 	}
 
-	normal, err := Open(ctx, "sqlite://"+filepath.Join(dir, "normal.db")+"?synchronous=normal")
+	normal, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "normal.db")+"?synchronous=normal")
 	if err != nil {
 		t.Fatal(err)
 	}

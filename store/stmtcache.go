@@ -125,12 +125,3 @@ func (c *stmtCache) close() {
 		delete(c.m, q)
 	}
 }
-
-func (c *stmtCache) len() int {
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

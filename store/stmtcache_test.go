@@ -3,22 +3,25 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
+// openSQLite is openTemp with a table t to query.
 func openSQLite(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "cache.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTemp(t)
 	if _, err := db.Exec(context.Background(), `CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)`); err != nil {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// len is how many statements c holds.
+func (c *stmtCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // Statements run outside a transaction are prepared once; statements first
