@@ -32,14 +32,13 @@ type stored struct {
 // touches the cache until the transaction has committed (merge).
 type batch struct {
 	l    *Ledger
-	q    store.Querier // where prefetch reads: the transaction, or (pipelined) the read pool
+	q    store.Querier // where prefetch reads: the transaction, or (validating outside the lock) the read pool
 	tx   *store.Tx     // the write transaction, while writing
 	now  int64
 	seq  int64 // last seq assigned
 	base int64 // the ledger_meta version the batch was validated on
 
 	subs  []*submission // the requests it answers
-	spec  bool          // pipelined: validated outside the lock, on top of the batch in flight
 	wrote bool          // it has something to write (and moves the version)
 	w     writes        // its statements' arguments, built before the transaction
 
@@ -85,8 +84,7 @@ func (b *batch) run(ctx context.Context, subs []*submission) error {
 }
 
 // apply validates the due expiries and the requests' units on top of the
-// cache (and, pipelined, of the batch in flight), after reading what the
-// cache lacks, and builds the statements' arguments.
+// cache, after reading what the cache lacks.
 func (b *batch) apply(ctx context.Context, subs []*submission) error {
 	b.seq, b.base, b.subs = b.l.seq, b.l.version, subs
 	units := b.dueExpiries(b.now, b.l.opts.MaxBatch)
@@ -96,8 +94,7 @@ func (b *batch) apply(ctx context.Context, subs []*submission) error {
 	return b.extend(ctx, units)
 }
 
-// extend reads what more units need and applies them after the batch's
-// others (pipelined: requests that arrive while the batch before commits).
+// extend reads what units need and applies them after the batch's others.
 func (b *batch) extend(ctx context.Context, units []*unit) error {
 	if err := b.prefetch(ctx, units); err != nil {
 		return err
@@ -116,9 +113,8 @@ func (b *batch) finish() {
 	}
 }
 
-// merge moves the batch's effects into the ledger's cache: after commit,
-// or (pipelined) as soon as it is validated, the cache then running ahead
-// of the database by the batch in flight.
+// merge moves the batch's effects into the ledger's cache, once the batch
+// has committed.
 func (b *batch) merge() {
 	l := b.l
 	for k, a := range b.accounts {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -46,3 +47,76 @@ func BenchmarkReserveSQLite1(b *testing.B)    { benchReserve(b, store.SQLite, 1)
 func BenchmarkReservePostgres64(b *testing.B) { benchReserve(b, store.Postgres, 64) }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkSQLiteWriteCeiling measures what SQLite itself can store of the
+// ledger's reservations, with everything in the ledger's favour: only the
+// rows a reservation writes (its two transfers, its payable and cap
+// accounts), in multi-row statements, no fsync at all, one goroutine, no
+// validation and no idempotency lookups. batch=64 is the largest batch 64
+// clients with one request each can form; batch=1024 shows what larger
+// transactions would give. No batching strategy of the ledger can beat
+// these figures, since it writes at least this much for each reservation.
+//
+//	go test -run XXX -bench SQLiteWriteCeiling -benchtime 102400x ./ledger
+func BenchmarkSQLiteWriteCeiling(b *testing.B) {
+	for _, perTx := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", perTx), func(b *testing.B) { writeCeiling(b, perTx) })
+	}
+}
+
+func writeCeiling(b *testing.B, perTx int) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, storetest.DSN(b, store.SQLite)+"?synchronous=normal")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 64 // reservations per statement: 128 rows of each table
+	insT := `INSERT INTO ledger_transfers (` + transferColumns + `) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, NULL, 2, NULL, ?, ?, ?, ?),", 2*chunk), ",")
+	upsA := `INSERT INTO ledger_accounts (` + accountColumns + `) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, 0, ?, ?, 0),", 2*chunk), ",") + `
+		ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, credits_pending = excluded.credits_pending`
+	hash := make([]byte, 32)
+	terms := `{"enterprise":"E00000","item":"compute_voucher","year":2025,"project":"p1","pool":"hot","caps":[{"Key":"cap/E00000/compute_voucher/2025","Limit":200000000}]}`
+	rng := rand.New(rand.NewPCG(1, 2))
+	seq := int64(0)
+	b.ResetTimer()
+	for done := 0; done < b.N; done += perTx {
+		err := db.TxUnsynced(ctx, func(tx *store.Tx) error {
+			for c := 0; c < perTx; c += chunk {
+				var ts, as []any
+				seen := map[string]bool{} // an upsert may not touch a key twice
+				for len(seen) < chunk {
+					e := fmt.Sprintf("E%05d", rng.IntN(10_000))
+					if seen[e] {
+						continue
+					}
+					seen[e] = true
+					amount, capKey := 1+rng.Int64N(100_000), ItemCapKey(e, "compute_voucher", 2025)
+					grant := fmt.Sprintf("grant/g%d", seq)
+					ts = append(ts, seq+1, grant, "pool/hot/2025", PayableKey(e), amount, TransferGrant, terms, hash, seq,
+						seq+2, grant+"/cap/"+capKey, capKey, "sys/cap_used", amount, TransferGrant+1, "g", hash, seq)
+					as = append(as, PayableKey(e), 3, 0, 0, amount, 0, capKey, 5, 1, amount, 0, int64(1)<<40)
+					seq += 2
+				}
+				if _, err := tx.Exec(ctx, insT, ts...); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, upsA, as...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	n := (b.N + perTx - 1) / perTx * perTx
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "reservations/s")
+}

@@ -21,14 +21,15 @@
 // after the transaction has committed. One fsync carries hundreds of
 // transfers, which is where the throughput comes from.
 //
-// Validating and committing are pipelined: while a committer goroutine
-// writes batch N (SQL, fsync), the batcher validates batch N+1 on top of
-// N's effects, reading what its cache lacks from the read pool, and keeps
-// adding requests to it until N has committed. N+1 is handed over only if
-// N committed; the committer writes it only if, under the lock, the
-// ledger's version is still the one it was validated on. Otherwise it is
-// validated again the serial way, inside one locked transaction — as every
-// batch is while the state is unknown (at start, after a failure).
+// The batcher validates a batch outside the write lock, reading what its
+// cache lacks from the read pool, then writes it in a short transaction
+// that first checks, under the lock, that the ledger's version is still
+// the one it was validated on; otherwise the batch is validated again the
+// serial way, inside one locked transaction — as every batch is while the
+// state is unknown (at start, after a failure). The disk flush is not in
+// the batcher's way: an acker goroutine runs one group fsync for every
+// batch committed meanwhile (store.DB.Sync), then answers their callers,
+// while the batcher writes the next batch.
 //
 // # Several processes
 //
@@ -91,11 +92,8 @@ type Ledger struct {
 	accounts map[string]*Account    // cache of committed balances
 	expiries expiryHeap             // open pending transfers with an expiry
 	stmts    map[string]*store.Stmt // prepared multi-row writes
-	inflight *batch                 // validated, handed to the committer, not yet settled
 
-	toCommit   chan *batch // batcher → committer
-	results    chan error  // committer → batcher: each batch's outcome
-	commitDone chan struct{}
+	acks chan *batch // committed batches, for the acker to make durable and answer
 
 	// capLimits remembers caps known to be funded (key → limit) so that
 	// Reserve need not resend their funding transfer. A cap's limit never
@@ -144,9 +142,7 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Ledger, error) {
 		version: -1,
 		stmts:   map[string]*store.Stmt{},
 
-		toCommit:   make(chan *batch),
-		results:    make(chan error, 1),
-		commitDone: make(chan struct{}),
+		acks: make(chan *batch, 64),
 	}
 	if err := l.prepareWrites(ctx); err != nil {
 		cancel()

@@ -108,26 +108,6 @@ func (b *batch) prefetch(ctx context.Context, units []*unit) error {
 			}
 		}
 	}
-	if fl := b.l.inflight; fl != nil {
-		// Pipelined: the batch in flight may not have committed yet, and
-		// what it wrote is the latest state of its transfers.
-		for id := range ids {
-			if i, ok := fl.byID[id]; ok {
-				b.existing[id] = stored{seq: fl.transfers[i].Seq, created: unixNano(fl.transfers[i].CreatedAt), hash: fl.hashes[i]}
-				delete(ids, id)
-			}
-		}
-		for id := range pend {
-			if p, ok := fl.pending[id]; ok {
-				np := *p
-				np.fresh = false // its expiry is in the heap already
-				b.pending[id] = &np
-				wantKey(p.debit)
-				wantKey(p.credit)
-				delete(pend, id)
-			}
-		}
-	}
 	for id := range pend {
 		ids[id] = true
 	}

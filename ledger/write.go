@@ -13,8 +13,8 @@ import (
 const maxRowsPerStatement = 256
 
 // writes are a batch's statements, their arguments built before the
-// transaction begins (pipelined, while the batch before commits), so that
-// the write transaction only executes them.
+// transaction begins, so that the write transaction, which holds the
+// database's write lock, only executes them.
 type writes struct {
 	execs   []stmtExec // SQLite: prepared multi-row statements
 	pgArgs  []any      // PostgreSQL: the one statement's arguments

@@ -95,8 +95,8 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 // the transaction has committed, which on SQLite may be before its commit
 // is on disk. The caller must call Sync before it tells anyone that the
 // transaction happened; meanwhile the next transaction can write while
-// the disk syncs this one. The ledger's batcher uses it to pipeline
-// batches.
+// the disk syncs this one. The ledger's batcher uses it: its next batch
+// is written while the disk flushes the one before.
 func (db *DB) TxUnsynced(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := db.writable(); err != nil {
 		return err
