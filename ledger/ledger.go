@@ -18,8 +18,10 @@
 // transfers), validates every transfer in memory against cached balances,
 // and writes the survivors in one database transaction. Each request still
 // succeeds or fails on its own, and its caller gets its own result, only
-// after the transaction has committed. One fsync carries hundreds of
-// transfers, which is where the throughput comes from.
+// after the transaction has committed and reached the disk. One
+// transaction and one fsync carry every request that queued while the
+// batch before was written — dozens with 64 clients, hundreds under
+// heavier load — which is where the throughput comes from.
 //
 // The batcher validates a batch outside the write lock, reading what its
 // cache lacks from the read pool, then writes it in a short transaction
