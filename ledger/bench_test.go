@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -93,11 +92,7 @@ func writeCeiling(b *testing.B, perTx int, accounts, grantsIndex bool) {
 		}
 	}
 	const chunk = 64 // reservations per statement: 128 rows of each table
-	insT := `INSERT INTO ledger_transfers (` + transferColumns + `) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, NULL, 2, NULL, ?, ?, ?, ?),", 2*chunk), ",")
-	upsA := `INSERT INTO ledger_accounts (` + accountColumns + `) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, 0, ?, ?, 0),", 2*chunk), ",") + `
-		ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, credits_pending = excluded.credits_pending`
+	insT, upsA := writeQuery(transferRows, 2*chunk), writeQuery(accountRows, 2*chunk)
 	hash := make([]byte, 32)
 	terms := `{"enterprise":"E00000","item":"compute_voucher","year":2025,"project":"p1","pool":"hot","caps":[{"Key":"cap/E00000/compute_voucher/2025","Limit":200000000}]}`
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -116,19 +111,20 @@ func writeCeiling(b *testing.B, perTx int, accounts, grantsIndex bool) {
 					seen[e] = true
 					amount, capKey := 1+rng.Int64N(100_000), ItemCapKey(e, "compute_voucher", 2025)
 					grant := fmt.Sprintf("grant/g%d", seq)
-					ts = append(ts, seq+1, grant, "pool/hot/2025", PayableKey(e), amount, TransferGrant, terms, hash, seq,
-						seq+2, grant+"/cap/"+capKey, capKey, "sys/cap_used", amount, TransferGrant+1, "g", hash, seq)
-					as = append(as, PayableKey(e), 3, 0, 0, amount, 0, capKey, 5, 1, amount, 0, int64(1)<<40)
+					ts = append(ts, seq+1, grant, "pool/hot/2025", PayableKey(e), amount, nil, int64(Pending), nil, TransferGrant, terms, hash, seq,
+						seq+2, grant+"/cap/"+capKey, capKey, "sys/cap_used", amount, nil, int64(Pending), nil, TransferGrantCap, "g", hash, seq)
+					if accounts {
+						as = append(as, PayableKey(e), 3, 0, 0, 0, amount, 0, 0, capKey, 5, 1, amount, 0, 0, int64(1)<<40, 0)
+					}
 					seq += 2
 				}
 				if _, err := tx.Exec(ctx, insT, ts...); err != nil {
 					return err
 				}
-				if !accounts {
-					continue
-				}
-				if _, err := tx.Exec(ctx, upsA, as...); err != nil {
-					return err
+				if accounts {
+					if _, err := tx.Exec(ctx, upsA, as...); err != nil {
+						return err
+					}
 				}
 			}
 			return nil

@@ -89,11 +89,10 @@ type Ledger struct {
 	once   sync.Once
 
 	// owned by the batcher goroutine
-	version  int64                  // ledger_meta.version last seen; -1: unknown, reload
-	seq      int64                  // last transfer seq
-	accounts map[string]*Account    // cache of committed balances
-	expiries expiryHeap             // open pending transfers with an expiry
-	stmts    map[string]*store.Stmt // prepared multi-row writes
+	version  int64               // ledger_meta.version last seen; -1: unknown, reload
+	seq      int64               // last transfer seq
+	accounts map[string]*Account // cache of committed balances
+	expiries expiryHeap          // open pending transfers with an expiry
 
 	acks chan *batch // committed batches, for the acker to make durable and answer
 
@@ -142,13 +141,7 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Ledger, error) {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		version: -1,
-		stmts:   map[string]*store.Stmt{},
-
-		acks: make(chan *batch, 64),
-	}
-	if err := l.prepareWrites(ctx); err != nil {
-		cancel()
-		return nil, err
+		acks:    make(chan *batch, 64),
 	}
 	go l.run()
 	return l, nil
@@ -161,9 +154,6 @@ func (l *Ledger) Close() error {
 		close(l.quit)
 		<-l.done
 		l.cancel()
-		for _, s := range l.stmts {
-			s.Close()
-		}
 	})
 	return nil
 }

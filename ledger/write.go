@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"sync"
 
 	"policydesk/store"
 )
@@ -22,13 +23,13 @@ type writes struct {
 }
 
 type stmtExec struct {
-	kind string
-	n    int
+	q    string // one of writeQueries
+	n    int    // its rows
 	args []any
 }
 
 // build prepares the batch's writes: changed accounts, new transfers, and
-// the ledger's new version (SQLite: a few prepared statements; PostgreSQL:
+// the ledger's new version (SQLite: a few multi-row statements; PostgreSQL:
 // one statement, see buildPG).
 func (b *batch) build() {
 	b.w = writes{}
@@ -57,8 +58,8 @@ func (b *batch) write(ctx context.Context) error {
 		return nil
 	}
 	for _, e := range b.w.execs {
-		if _, err := b.tx.ExecStmt(ctx, b.l.stmt(e.kind, e.n), e.args...); err != nil {
-			return fmt.Errorf("ledger: write %s: %w", e.kind, err)
+		if _, err := b.tx.Exec(ctx, e.q, e.args...); err != nil {
+			return fmt.Errorf("ledger: write %d rows: %w", e.n, err)
 		}
 	}
 	if _, err := b.tx.Exec(ctx, `UPDATE ledger_meta SET version = ?, last_seq = ? WHERE id = 1`, b.base+1, b.seq); err != nil {
@@ -68,7 +69,7 @@ func (b *batch) write(ctx context.Context) error {
 }
 
 // rowChunks splits n rows into statements of power-of-two sizes, so that a
-// handful of prepared statements serve every batch size.
+// handful of statements serve every batch size.
 func rowChunks(n int) []int {
 	var out []int
 	for n > 0 {
@@ -79,37 +80,27 @@ func rowChunks(n int) []int {
 	return out
 }
 
-// prepareWrites prepares SQLite's multi-row writes of every chunk size. It
-// runs in New, outside any transaction: on SQLite the writer pool has one
-// connection, which a batch's transaction holds.
-func (l *Ledger) prepareWrites(ctx context.Context) error {
-	if l.db.Dialect() == store.Postgres {
-		return nil // PostgreSQL takes arrays through unnest instead
-	}
-	for n := 1; n <= maxRowsPerStatement; n *= 2 {
-		for _, kind := range []string{"accounts", "transfers"} {
-			var q string
-			switch kind {
-			case "accounts":
-				q = `INSERT INTO ledger_accounts (` + accountColumns + `) VALUES ` + placeholderRows(n, 8) + `
-					ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
-					credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`
-			case "transfers":
-				q = `INSERT INTO ledger_transfers (` + transferColumns + `) VALUES ` + placeholderRows(n, 12)
-			}
-			s, err := l.db.Prepare(ctx, q)
-			if err != nil {
-				return fmt.Errorf("ledger: prepare: %w", err)
-			}
-			l.stmts[fmt.Sprintf("%s/%d", kind, n)] = s
-		}
-	}
-	return nil
-}
+// Row kinds of SQLite's multi-row writes.
+const (
+	accountRows = iota
+	transferRows
+)
 
-// stmt returns the prepared write of n rows (n a power of two).
-func (l *Ledger) stmt(kind string, n int) *store.Stmt {
-	return l.stmts[fmt.Sprintf("%s/%d", kind, n)]
+// writeQueries are SQLite's multi-row writes of every chunk size (index
+// log2 n): a handful of statement texts, which the store keeps prepared.
+var writeQueries = sync.OnceValue(func() (q [2][]string) {
+	for n := 1; n <= maxRowsPerStatement; n *= 2 {
+		q[accountRows] = append(q[accountRows], `INSERT INTO ledger_accounts (`+accountColumns+`) VALUES `+placeholderRows(n, 8)+`
+			ON CONFLICT (key) DO UPDATE SET debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
+			credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted`)
+		q[transferRows] = append(q[transferRows], `INSERT INTO ledger_transfers (`+transferColumns+`) VALUES `+placeholderRows(n, 12))
+	}
+	return q
+})
+
+// writeQuery returns the write of n rows of a kind (n a power of two).
+func writeQuery(kind, n int) string {
+	return writeQueries()[kind][bits.Len(uint(n))-1]
 }
 
 // buildAccounts upserts every account the batch created or changed. Only
@@ -125,7 +116,7 @@ func (b *batch) buildAccounts() {
 		for _, a := range rows[:n] {
 			args = append(args, a.Key, a.Code, int64(a.Flags), a.DebitsPending, a.DebitsPosted, a.CreditsPending, a.CreditsPosted, unixNano(a.CreatedAt))
 		}
-		b.w.execs = append(b.w.execs, stmtExec{"accounts", n, args})
+		b.w.execs = append(b.w.execs, stmtExec{writeQuery(accountRows, n), n, args})
 		rows = rows[n:]
 	}
 }
@@ -209,7 +200,7 @@ func (b *batch) buildTransfers() {
 			}
 			args = append(args, t.Seq, t.ID, t.DebitAccount, t.CreditAccount, t.Amount, pending, int64(t.Flags), expires, int64(t.Code), t.UserData, hs[i], unixNano(t.CreatedAt))
 		}
-		b.w.execs = append(b.w.execs, stmtExec{"transfers", n, args})
+		b.w.execs = append(b.w.execs, stmtExec{writeQuery(transferRows, n), n, args})
 		ts, hs = ts[n:], hs[n:]
 	}
 }

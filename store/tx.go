@@ -223,25 +223,3 @@ func IsUniqueViolation(err error) bool {
 	}
 	return false
 }
-
-// Stmt is a statement prepared once for the write connection(s) and
-// reused by many transactions: for SQLite this saves parsing a large
-// multi-row statement in every transaction.
-type Stmt struct{ s *sql.Stmt }
-
-// Prepare prepares q (with ? placeholders) for use with Tx.ExecStmt.
-func (db *DB) Prepare(ctx context.Context, q string) (*Stmt, error) {
-	s, err := db.w.PrepareContext(ctx, db.Rebind(q))
-	if err != nil {
-		return nil, err
-	}
-	return &Stmt{s: s}, nil
-}
-
-// Close releases the statement.
-func (s *Stmt) Close() error { return s.s.Close() }
-
-// ExecStmt runs a prepared statement inside the transaction.
-func (tx *Tx) ExecStmt(ctx context.Context, s *Stmt, args ...any) (sql.Result, error) {
-	return tx.tx.StmtContext(ctx, s.s).ExecContext(ctx, args...)
-}
