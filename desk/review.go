@@ -39,8 +39,9 @@ func (s *Service) review(ctx context.Context, a Actor, id string, fn func(tx *st
 	}
 	// Read back after the commit, not inside the transaction: its last
 	// statement is the audit row, whose lock every audited write waits for.
-	// The action has happened: should the read fail, the application as the
-	// transaction left it is the answer.
+	// The action has happened: should the read fail, the answer is the
+	// application as loaded in the transaction, with the state and version
+	// its move set (fields the move wrote in SQL only are not in it).
 	if fresh, err := s.loadApp(ctx, s.db, id); err == nil {
 		return fresh, nil
 	}
